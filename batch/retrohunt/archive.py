@@ -1,0 +1,251 @@
+"""Open an archive, detect its compression by magic bytes, and stream line-aligned chunks."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import zstandard
+
+from retrohunt.errors import ArchiveNotFound, CorruptArchive, InputError, UnsupportedFormat
+
+Compression = Literal["zstd", "gzip", "none"]
+
+DEFAULT_CHUNK_SIZE = 8 << 20
+"""Decompressed bytes per chunk. Memory per archive is about twice this (plus the longest line)."""
+
+# Compressed bytes handed to the decoder at a time. Small on purpose: zstd's decompressobj has
+# no output limit, so the input slice is what bounds one step's output.
+_READ_SIZE = 64 << 10
+# Output limit of one zlib step (zlib, unlike zstd, can bound its output).
+_ZLIB_MAX_OUT = 4 << 20
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_GZIP_MAGIC = b"\x1f\x8b"
+_UTF8_BOM = b"\xef\xbb\xbf"
+# Formats we recognise only to name them in the error message.
+_OTHER_MAGIC = {
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"PK\x03\x04": "zip",
+    b"\x04\x22\x4d\x18": "lz4",
+    b"PAR1": "parquet",
+    b"7z\xbc\xaf\x27\x1c": "7z",
+    b"ElfFile\x00": "evtx",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A run of whole lines from the decompressed stream.
+
+    `data` ends with b"\\n" except, possibly, for the archive's last chunk. `first_line` is the
+    1-based number of its first line and `offset` the position of `data[0]` in the decompressed
+    stream, so each line's provenance can be computed without keeping earlier chunks.
+    """
+
+    data: bytes
+    first_line: int
+    offset: int
+
+
+def detect_compression(path: Path) -> Compression:
+    """Return the compression of `path`, judged by its first bytes, not its name.
+
+    Raises:
+        ArchiveNotFound: the path is missing or not a regular file.
+        UnsupportedFormat: the bytes are another container or not JSON text.
+    """
+    head = _read_head(path)
+    if head.startswith(_ZSTD_MAGIC) or (
+        len(head) >= 4 and 0x184D2A50 <= int.from_bytes(head[:4], "little") <= 0x184D2A5F
+    ):
+        return "zstd"
+    if head.startswith(_GZIP_MAGIC):
+        return "gzip"
+    for magic, name in _OTHER_MAGIC.items():
+        if head.startswith(magic):
+            raise UnsupportedFormat(f"{path}: {name} file; retrohunt reads zstd, gzip or NDJSON")
+    text = head.removeprefix(_UTF8_BOM).lstrip(b" \t\r\n")
+    if not text or text.startswith(b"{"):
+        return "none"
+    kind = "binary data" if b"\x00" in head else "text that is not NDJSON (no '{' at its start)"
+    raise UnsupportedFormat(f"{path}: {kind}; retrohunt reads zstd, gzip or NDJSON")
+
+
+class ArchiveReader:
+    """Streams one archive as line-aligned chunks, hashing the file bytes as they are read.
+
+    `bytes_read` (file bytes consumed so far) drives progress; `sha256` is the digest of the
+    file once iteration has finished, and identifies the archive by content.
+    """
+
+    def __init__(self, path: Path, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        self.path = path
+        self.chunk_size = chunk_size
+        self.compression = detect_compression(path)
+        self.size = path.stat().st_size
+        self.bytes_read = 0
+        self._digest = hashlib.sha256()
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the file bytes read so far (all of them after iteration)."""
+        return self._digest.hexdigest()
+
+    def __iter__(self) -> Iterator[Chunk]:
+        """Yield chunks of about `chunk_size` decompressed bytes, each ending at a newline.
+
+        A line longer than `chunk_size` is kept whole, so a chunk can exceed the size by the
+        longest line. A UTF-8 byte-order mark at the start of the stream is dropped (its
+        three bytes still count in the offsets).
+
+        Raises:
+            CorruptArchive: after the last good chunk, when the stream is truncated or
+                corrupt; the partial line before the damage was handed out as a last chunk.
+        """
+        line = 1
+        offset = 0
+        buf = bytearray()
+        search_from = 0  # bytes of `buf` already known to hold no newline
+        at_start = True
+        try:
+            with _open(self.path) as raw:
+                for piece in _decompress(_Hashing(raw, self), self.compression):
+                    buf += piece
+                    if at_start:
+                        if len(buf) < len(_UTF8_BOM) and _UTF8_BOM.startswith(bytes(buf)):
+                            continue
+                        at_start = False
+                        if buf.startswith(_UTF8_BOM):
+                            del buf[: len(_UTF8_BOM)]
+                            offset = len(_UTF8_BOM)
+                    if len(buf) < self.chunk_size:
+                        continue
+                    cut = buf.rfind(b"\n", search_from)
+                    if cut < 0:
+                        search_from = len(buf)
+                        continue
+                    data = bytes(buf[: cut + 1])
+                    del buf[: cut + 1]
+                    search_from = 0
+                    yield Chunk(data, line, offset)
+                    line += data.count(b"\n")
+                    offset += len(data)
+        except _StreamDamaged as damage:
+            if buf:
+                yield Chunk(bytes(buf), line, offset)
+            raise CorruptArchive(
+                self.path,
+                damage.reason,
+                lines=line - 1 + buf.count(b"\n"),
+                offset=offset + len(buf),
+            ) from damage.__cause__
+        if buf:
+            yield Chunk(bytes(buf), line, offset)
+
+
+def iter_chunks(path: Path, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Chunk]:
+    """Stream `path` as line-aligned chunks (see `ArchiveReader`)."""
+    return iter(ArchiveReader(path, chunk_size))
+
+
+class _Hashing:
+    """A file wrapper that feeds every byte read to the reader's digest and position."""
+
+    def __init__(self, raw: BinaryIO, reader: ArchiveReader) -> None:
+        self._raw = raw
+        self._reader = reader
+
+    def read(self, size: int) -> bytes:
+        data = self._raw.read(size)
+        self._reader._digest.update(data)
+        self._reader.bytes_read += len(data)
+        return data
+
+
+class _StreamDamaged(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _read_head(path: Path) -> bytes:
+    with _open(path) as fh:
+        return fh.read(4096)
+
+
+def _open(path: Path) -> BinaryIO:
+    if not path.exists():
+        raise ArchiveNotFound(f"{path}: no such file")
+    if not path.is_file():
+        raise ArchiveNotFound(f"{path}: not a regular file")
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+
+
+def _decompress(fh: _Hashing | BinaryIO, compression: Compression) -> Iterator[bytes]:
+    try:
+        if compression == "zstd":
+            yield from _zstd_pieces(fh)
+        elif compression == "gzip":
+            yield from _gzip_pieces(fh)
+        else:
+            while piece := fh.read(1 << 20):
+                yield piece
+    except zstandard.ZstdError as exc:
+        raise _StreamDamaged(f"corrupt zstd data ({exc})") from exc
+    except zlib.error as exc:
+        raise _StreamDamaged(f"corrupt gzip data ({exc})") from exc
+    except OSError as exc:
+        raise _StreamDamaged(f"read error ({exc})") from exc
+
+
+def _zstd_pieces(fh: _Hashing | BinaryIO) -> Iterator[bytes]:
+    # decompressobj, not stream_reader: stream_reader reports a truncated frame as a clean
+    # end of stream, and decompressobj's `eof` is the only way to tell the two apart.
+    dctx = zstandard.ZstdDecompressor()
+    frame = dctx.decompressobj()
+    inside_frame = False
+    while data := fh.read(_READ_SIZE):
+        while data:
+            out = frame.decompress(data)
+            if out:
+                yield out
+            if frame.eof:
+                data = frame.unused_data
+                frame = dctx.decompressobj()
+                inside_frame = False
+            else:
+                data = b""
+                inside_frame = True
+    if inside_frame:
+        raise _StreamDamaged("zstd stream ends inside a frame (truncated)")
+
+
+def _gzip_pieces(fh: _Hashing | BinaryIO) -> Iterator[bytes]:
+    member = zlib.decompressobj(wbits=31)
+    inside_member = False
+    while data := fh.read(_READ_SIZE):
+        while data:
+            if not inside_member and not data.strip(b"\x00"):
+                data = b""  # zero padding after the last member, as some writers leave
+                break
+            out = member.decompress(data, _ZLIB_MAX_OUT)
+            inside_member = True
+            if out:
+                yield out
+            if member.eof:
+                data = member.unused_data
+                member = zlib.decompressobj(wbits=31)
+                inside_member = False
+            else:
+                data = member.unconsumed_tail
+    if inside_member:
+        raise _StreamDamaged("gzip stream ends inside a member (truncated)")

@@ -1,0 +1,49 @@
+"""The `retrohunt` command line: parse arguments, call the library, render, exit with a code."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from retrohunt.cli import corpus, rules, scan
+from retrohunt.cli.errors import DEBUG, EXIT_CODES_HELP, handle_errors
+
+app = typer.Typer(
+    name="retrohunt",
+    help=(
+        "Retro-hunt Sigma rules over compressed security telemetry (Falcon NDJSON as "
+        "zstd, gzip or plain text). Alerts land in Parquet.\n\n" + EXIT_CODES_HELP
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of internal errors."),
+) -> None:
+    DEBUG["enabled"] = debug
+
+
+app.command("scan", help=scan.HELP, epilog=EXIT_CODES_HELP)(handle_errors(scan.scan_command))
+app.command("corpus", help=corpus.HELP)(handle_errors(corpus.corpus_command))
+rules_app = typer.Typer(help="Inspect rule sets.", no_args_is_help=True)
+rules_app.command("list", help=rules.LIST_HELP)(handle_errors(rules.list_command))
+app.add_typer(rules_app, name="rules")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI on `argv` (default: sys.argv) and return its exit code."""
+    try:
+        app(args=argv, prog_name="retrohunt")
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Terminal rendering: summary and alert tables, progress bars, JSON documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import polars as pl
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from retrohunt.compiler import Plan
+from retrohunt.scan import Progress as ScanProgress
+from retrohunt.scan import ProgressCallback, ScanResult
+
+stdout = Console(soft_wrap=False)
+stderr = Console(stderr=True)
+
+_LEVEL_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
+    """A progress callback drawing one bar per archive on stderr (None when disabled)."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[events]:,} events, {task.fields[alerts]:,} alerts"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr, transient=True) as bars:
+        tasks: dict[str, Any] = {}
+
+        def update(event: ScanProgress) -> None:
+            key = str(event.archive)
+            if key not in tasks:
+                tasks[key] = bars.add_task(
+                    event.archive.name, total=event.total_bytes, events=0, alerts=0
+                )
+            bars.update(
+                tasks[key], completed=event.bytes_read, events=event.events, alerts=event.alerts
+            )
+
+        yield update
+
+
+def summary_table(result: ScanResult) -> Table:
+    """Per-archive counts and alerts per rule."""
+    table = Table(title="Scan summary", title_justify="left")
+    for name in ("archive", "status", "events", "bad lines", "invalid UTF-8", "alerts", "MB/s"):
+        table.add_column(name, justify="left" if name in ("archive", "status") else "right")
+    for archive in result.archives:
+        rate = archive.decompressed_bytes / 1e6 / archive.seconds if archive.seconds else 0.0
+        table.add_row(
+            str(archive.path),
+            "[red]failed[/red]" if archive.error else "ok",
+            f"{archive.events:,}",
+            f"{archive.bad_lines:,}",
+            f"{archive.invalid_utf8:,}",
+            f"{archive.alerts.height:,}",
+            f"{rate:,.1f}",
+        )
+    return table
+
+
+def rule_counts_table(result: ScanResult) -> Table:
+    """Alerts per rule (every rule listed, zeros included)."""
+    counts: dict[str, int] = {}
+    for archive in result.archives:
+        for name, n in archive.alerts_by_rule().items():
+            counts[name] = counts.get(name, 0) + n
+    table = Table(title="Alerts per rule", title_justify="left")
+    table.add_column("rule")
+    table.add_column("level")
+    table.add_column("alerts", justify="right")
+    for rule in result.plan.rules:
+        style = _LEVEL_STYLE.get(rule.level, "")
+        table.add_row(rule.name, f"[{style}]{rule.level}[/]" if style else rule.level,
+                      f"{counts.get(rule.name, 0):,}")
+    return table
+
+
+def newest_alerts(alerts: pl.DataFrame, limit: int) -> pl.DataFrame:
+    """Alerts newest first (events without a time last), at most `limit`."""
+    return alerts.sort("event_time", descending=True, nulls_last=True).head(limit)
+
+
+def alerts_table(alerts: pl.DataFrame, limit: int) -> Table:
+    """The newest alerts as a table: when, what, where, and the evidence."""
+    shown = newest_alerts(alerts, limit)
+    title = f"Newest alerts ({shown.height} of {alerts.height})"
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for name in ("event_time", "rule", "level", "host", "what", "where"):
+        table.add_column(name, overflow="fold")
+    for row in shown.iter_rows(named=True):
+        when = row["event_time"].strftime("%Y-%m-%d %H:%M:%S") if row["event_time"] else "-"
+        what = _what(row)
+        style = _LEVEL_STYLE.get(row["level"], "")
+        table.add_row(
+            when,
+            row["rule_name"],
+            f"[{style}]{row['level']}[/]" if style else row["level"],
+            row["host"] or "-",
+            what,
+            f"{row['archive']}:{row['line_number']}",
+        )
+    return table
+
+
+def _what(row: dict[str, Any]) -> str:
+    if row["domain"]:
+        return f"DNS {row['domain']}" + (f" by {row['image']}" if row["image"] else "")
+    if row["remote_ip"]:
+        port = row["remote_port"] if row["remote_port"] is not None else "?"
+        by = row["image"] or "unknown process"
+        return f"{by} → {row['remote_ip']}:{port}"
+    return row["command_line"] or row["image"] or ", ".join(row["matched"])
+
+
+def rules_table(plan: Plan) -> Table:
+    """Loaded rules and what they test."""
+    table = Table(title=f"Rules ({len(plan.rules)} loaded, {len(plan.refused)} refused)",
+                  title_justify="left")
+    for name in ("name", "level", "category", "tags", "fields", "file"):
+        table.add_column(name, overflow="fold")
+    for rule in plan.rules:
+        table.add_row(
+            rule.name,
+            rule.level,
+            rule.category,
+            ", ".join(rule.tags),
+            ", ".join(sorted(plan.rule_fields(rule))),
+            str(rule.path.name),
+        )
+    return table
+

@@ -1,0 +1,45 @@
+"""The rule compiler: the one place that knows Sigma. Rule files in, a plain Plan out."""
+
+from retrohunt.compiler.load import bundled_rules_dir, compile_rules, find_rule_files
+from retrohunt.compiler.plan import (
+    And,
+    CidrMatch,
+    CompiledRule,
+    Const,
+    Exists,
+    IsNull,
+    Node,
+    Not,
+    NumberEquals,
+    Or,
+    PatternId,
+    Plan,
+    RefusedRule,
+    StringMatch,
+    StringPattern,
+    ValuePart,
+    Wildcard,
+)
+
+__all__ = [
+    "And",
+    "CidrMatch",
+    "CompiledRule",
+    "Const",
+    "Exists",
+    "IsNull",
+    "Node",
+    "Not",
+    "NumberEquals",
+    "Or",
+    "PatternId",
+    "Plan",
+    "RefusedRule",
+    "StringMatch",
+    "StringPattern",
+    "ValuePart",
+    "Wildcard",
+    "bundled_rules_dir",
+    "compile_rules",
+    "find_rule_files",
+]

@@ -1,0 +1,156 @@
+"""Find rule files, parse them with pySigma, and compile each into the plan or a refusal."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+from pathlib import Path
+
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+
+from retrohunt.compiler.plan import CompiledRule, Plan, RefusedRule
+from retrohunt.compiler.translate import PatternTable, Unsupported, translate_rule
+from retrohunt.errors import InvalidRule, RulesNotFound
+
+PLAN_FORMAT = "retrohunt-plan-1"  # bump when the same rules would compile differently
+RULE_SUFFIXES = (".yml", ".yaml")
+
+
+def bundled_rules_dir() -> Path:
+    """The rule pack shipped with retrohunt.
+
+    In a wheel the pack is package data (`retrohunt/rules`); in an editable install or a
+    source checkout it is the repository's top-level `rules/` folder.
+
+    Raises:
+        RulesNotFound: neither location exists (a broken install).
+    """
+    packaged = Path(str(importlib.resources.files("retrohunt"))) / "rules"
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parents[3] / "rules"
+    if checkout.is_dir():
+        return checkout
+    raise RulesNotFound("the bundled rule pack is missing from this install; pass --rules PATH")
+
+
+def find_rule_files(paths: list[Path]) -> list[Path]:
+    """Expand files and folders (recursively) into the sorted list of Sigma YAML files.
+
+    Raises:
+        RulesNotFound: a path is missing or unreadable, or no rule file is found at all.
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file())
+            files.extend(found)
+        else:
+            raise RulesNotFound(f"{path}: no such rules file or folder")
+    if not files:
+        raise RulesNotFound(f"no Sigma rule files (*.yml, *.yaml) in {', '.join(map(str, paths))}")
+    return files
+
+
+def compile_rules(paths: list[Path] | None = None, *, strict: bool = False) -> Plan:
+    """Compile rule files/folders (default: the bundled pack) into one Plan.
+
+    Every rule that does not parse or uses an unsupported construct is refused with its
+    location; the others are compiled. With `strict`, the first refusal raises instead.
+
+    Raises:
+        RulesNotFound: see `find_rule_files`.
+        InvalidRule: with `strict`, for the first refused rule.
+    """
+    files = find_rule_files(paths or [bundled_rules_dir()])
+    table = PatternTable()
+    compiled: list[CompiledRule] = []
+    refused: list[RefusedRule] = []
+    digest = hashlib.sha256(PLAN_FORMAT.encode())
+    seen: dict[str, Path] = {}
+    for path in files:
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            raise RulesNotFound(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        digest.update(hashlib.sha256(text).digest())
+        for outcome in _compile_file(path, text, table):
+            if isinstance(outcome, CompiledRule) and outcome.rule_id in seen:
+                outcome = RefusedRule(
+                    path, outcome.name, "id", f"duplicate rule id (first in {seen[outcome.rule_id]})"
+                )
+            if isinstance(outcome, RefusedRule):
+                if strict:
+                    raise InvalidRule(
+                        outcome.message,
+                        path=outcome.path,
+                        rule=outcome.rule,
+                        construct=outcome.construct,
+                    )
+                refused.append(outcome)
+            else:
+                seen[outcome.rule_id] = path
+                compiled.append(outcome)
+    return Plan(tuple(compiled), tuple(table.patterns), tuple(refused), digest.hexdigest())
+
+
+def _compile_file(path: Path, text: bytes, table: PatternTable) -> list[CompiledRule | RefusedRule]:
+    try:
+        collection = SigmaCollection.from_yaml(text.decode("utf-8"), collect_errors=True)
+    except UnicodeDecodeError as exc:
+        return [RefusedRule(path, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return [RefusedRule(path, None, "yaml", f"YAML does not parse{where}: {problem}")]
+    except SigmaError as exc:
+        return [RefusedRule(path, None, None, f"not a Sigma rule file: {exc}")]
+    outcomes: list[CompiledRule | RefusedRule] = []
+    for error in getattr(collection, "errors", []):
+        outcomes.append(RefusedRule(path, None, None, f"does not parse: {error}"))
+    for rule in collection.rules:
+        if isinstance(rule, SigmaRule):
+            outcomes.append(_compile_rule(path, rule, table))
+        else:
+            label = getattr(rule, "name", None) or getattr(rule, "title", None)
+            kind = type(rule).__name__
+            outcomes.append(RefusedRule(path, label, kind, f"{kind} is not supported yet"))
+    return outcomes
+
+
+def _compile_rule(path: Path, rule: SigmaRule, table: PatternTable) -> CompiledRule | RefusedRule:
+    label = rule.name or rule.title
+    if rule.errors:
+        return RefusedRule(path, label, None, f"does not parse: {rule.errors[0]}")
+    category = rule.logsource.category
+    if not category:
+        return RefusedRule(
+            path, label, "logsource", "logsource.category is required (e.g. process_creation)"
+        )
+    # Interning is undone if the rule is refused half-way, so refused rules leave no patterns.
+    mark = len(table.patterns)
+    try:
+        condition = translate_rule(rule, table)
+    except Unsupported as exc:
+        table.rollback(mark)
+        return RefusedRule(path, label, exc.construct, exc.message)
+    except SigmaError as exc:
+        table.rollback(mark)
+        return RefusedRule(path, label, "condition", f"condition does not parse: {exc}")
+    return CompiledRule(
+        rule_id=str(rule.id) if rule.id else f"{path.stem}:{label}",
+        name=rule.name or rule.title,
+        title=rule.title,
+        level=rule.level.name.lower() if rule.level else "medium",
+        tags=tuple(f"{tag.namespace}.{tag.name}" for tag in rule.tags),
+        category=category,
+        path=path,
+        condition=condition,
+        falsepositives=tuple(str(fp) for fp in (rule.falsepositives or [])),
+    )

@@ -1,0 +1,174 @@
+"""The plain plan the rule compiler hands the engine: patterns, typed predicates, condition trees."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+PatternId = int  # index into Plan.patterns
+
+
+class Wildcard(enum.Enum):
+    """A Sigma wildcard inside a string value."""
+
+    ANY = "*"  # any run of characters, possibly empty
+    ONE = "?"  # exactly one character
+
+
+ValuePart = str | Wildcard
+"""A string value is a sequence of literal text and wildcards, as pySigma parsed it."""
+
+
+@dataclass(frozen=True, slots=True)
+class StringPattern:
+    """One string predicate: `field` equals `parts` (with wildcards), ASCII case-insensitive
+    unless `cased`. Identical predicates of different rules share one pattern."""
+
+    id: PatternId
+    field: str
+    parts: tuple[ValuePart, ...]
+    cased: bool = False
+
+    @property
+    def display(self) -> str:
+        """The value as a Sigma rule would write it (wildcards as * and ?)."""
+        return "".join(p.value if isinstance(p, Wildcard) else _escape(p) for p in self.parts)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+
+
+# --- condition tree -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StringMatch:
+    """True when the event's field value matches pattern `pattern` (null never matches)."""
+
+    pattern: PatternId
+
+
+@dataclass(frozen=True, slots=True)
+class NumberEquals:
+    """True when the field's value, read as a number, equals `number`."""
+
+    field: str
+    number: int | float
+
+
+@dataclass(frozen=True, slots=True)
+class CidrMatch:
+    """True when the field's value is an IP address inside `network` (IPv4 or IPv6 CIDR)."""
+
+    field: str
+    network: str
+
+
+@dataclass(frozen=True, slots=True)
+class IsNull:
+    """True when the field is absent or null."""
+
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exists:
+    """`field|exists: expected`: true when presence of the field equals `expected`."""
+
+    field: str
+    expected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A constant, left by `1 of x*` over no matching selection."""
+
+    value: bool
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Node
+
+
+Leaf = StringMatch | NumberEquals | CidrMatch | IsNull | Exists | Const
+Node = Leaf | And | Or | Not
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A rule ready to run: its metadata and its condition over the plan's patterns."""
+
+    rule_id: str
+    name: str
+    title: str
+    level: str
+    tags: tuple[str, ...]
+    category: str
+    path: Path
+    condition: Node
+    falsepositives: tuple[str, ...] = ()
+
+
+def _fields(node: Node, patterns: tuple[StringPattern, ...]) -> list[str]:
+    if isinstance(node, And | Or):
+        return [f for child in node.children for f in _fields(child, patterns)]
+    if isinstance(node, Not):
+        return _fields(node.child, patterns)
+    if isinstance(node, StringMatch):
+        return [patterns[node.pattern].field]
+    if isinstance(node, NumberEquals | CidrMatch | IsNull | Exists):
+        return [node.field]
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedRule:
+    """A rule that could not be compiled, with where and why."""
+
+    path: Path
+    rule: str | None
+    construct: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = [str(self.path)]
+        if self.rule:
+            where.append(f"rule '{self.rule}'")
+        if self.construct:
+            where.append(f"construct '{self.construct}'")
+        return f"{self.message} ({', '.join(where)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything the engine needs: compiled rules, the shared pattern table, refusals."""
+
+    rules: tuple[CompiledRule, ...]
+    patterns: tuple[StringPattern, ...]
+    refused: tuple[RefusedRule, ...]
+    digest: str  # sha256 over retrohunt's plan format version and the rule files' bytes
+
+    def fields(self) -> frozenset[str]:
+        """Every field any rule reads."""
+        return frozenset(f for rule in self.rules for f in self.rule_fields(rule))
+
+    def rule_fields(self, rule: CompiledRule) -> frozenset[str]:
+        """The fields one rule reads."""
+        return frozenset(_fields(rule.condition, self.patterns))
+
+    def categories(self) -> frozenset[str]:
+        """The log-source categories the rules apply to."""
+        return frozenset(rule.category for rule in self.rules)

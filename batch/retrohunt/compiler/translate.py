@@ -1,0 +1,148 @@
+"""Turn one pySigma rule's parsed condition into a plan condition tree over shared patterns."""
+
+from __future__ import annotations
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.rule import SigmaRule
+from sigma.types import (
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaExpansion,
+    SigmaFieldReference,
+    SigmaNull,
+    SigmaNumber,
+    SigmaQueryExpression,
+    SigmaRegularExpression,
+    SigmaString,
+    SpecialChars,
+)
+
+from retrohunt.compiler.plan import (
+    And,
+    CidrMatch,
+    Exists,
+    IsNull,
+    Node,
+    Not,
+    NumberEquals,
+    Or,
+    PatternId,
+    StringMatch,
+    StringPattern,
+    ValuePart,
+    Wildcard,
+)
+
+# Value types pySigma parses that this engine does not evaluate yet, with the name a rule
+# author knows them by.
+_UNSUPPORTED_VALUES: tuple[tuple[type, str], ...] = (
+    (SigmaRegularExpression, "re"),
+    (SigmaFieldReference, "fieldref"),
+    (SigmaCompareExpression, "gt/gte/lt/lte"),
+    (SigmaQueryExpression, "query expression"),
+    (SigmaBool, "boolean value"),
+)
+
+
+class Unsupported(Exception):
+    """A construct the compiler refuses; `construct` names it as the rule author wrote it."""
+
+    def __init__(self, construct: str, message: str) -> None:
+        super().__init__(message)
+        self.construct = construct
+        self.message = message
+
+
+class PatternTable:
+    """Interns string predicates so that equal ones across rules share one pattern id."""
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, tuple[ValuePart, ...], bool], PatternId] = {}
+        self.patterns: list[StringPattern] = []
+
+    def intern(self, field: str, parts: tuple[ValuePart, ...], cased: bool) -> PatternId:
+        key = (field, parts, cased)
+        found = self._ids.get(key)
+        if found is not None:
+            return found
+        pattern = StringPattern(len(self.patterns), field, parts, cased)
+        self.patterns.append(pattern)
+        self._ids[key] = pattern.id
+        return pattern.id
+
+    def rollback(self, mark: int) -> None:
+        """Forget every pattern interned since `len(self.patterns)` was `mark`."""
+        for pattern in self.patterns[mark:]:
+            del self._ids[(pattern.field, pattern.parts, pattern.cased)]
+        del self.patterns[mark:]
+
+
+def translate_rule(rule: SigmaRule, table: PatternTable) -> Node:
+    """Translate `rule`'s condition(s); several conditions are alternatives (OR).
+
+    Raises:
+        Unsupported: the rule uses a construct the engine cannot evaluate exactly.
+    """
+    trees = [_node(parsed.parse(), table) for parsed in rule.detection.parsed_condition]
+    return trees[0] if len(trees) == 1 else Or(tuple(trees))
+
+
+def _node(item: object, table: PatternTable) -> Node:
+    if isinstance(item, ConditionAND):
+        return And(tuple(_node(arg, table) for arg in item.args))
+    if isinstance(item, ConditionOR):
+        return Or(tuple(_node(arg, table) for arg in item.args))
+    if isinstance(item, ConditionNOT):
+        return Not(_node(item.args[0], table))
+    if isinstance(item, ConditionFieldEqualsValueExpression):
+        return _field_value(str(item.field), item.value, table)
+    if isinstance(item, ConditionValueExpression):
+        raise Unsupported("keyword search", "field-less keyword searches are not supported yet")
+    raise Unsupported(type(item).__name__, "condition element not supported")
+
+
+def _field_value(field: str, value: object, table: PatternTable) -> Node:
+    if isinstance(value, SigmaExpansion):
+        return Or(tuple(_field_value(field, v, table) for v in value.values))
+    if isinstance(value, SigmaString):
+        parts = _string_parts(value)
+        return StringMatch(table.intern(field, parts, isinstance(value, SigmaCasedString)))
+    if isinstance(value, SigmaNumber):
+        return NumberEquals(field, value.number)
+    if isinstance(value, SigmaCIDRExpression):
+        return CidrMatch(field, str(value.network))
+    if isinstance(value, SigmaNull):
+        return IsNull(field)
+    if isinstance(value, SigmaExists):
+        return Exists(field, bool(value.exists))
+    for kind, construct in _UNSUPPORTED_VALUES:
+        if isinstance(value, kind):
+            raise Unsupported(construct, f"value modifier or type '{construct}' is not supported")
+    raise Unsupported(type(value).__name__, "value type not supported")
+
+
+def _string_parts(value: SigmaString) -> tuple[ValuePart, ...]:
+    parts: list[ValuePart] = []
+    for part in value.s:
+        if isinstance(part, str):
+            if parts and isinstance(parts[-1], str):
+                parts[-1] += part
+            else:
+                parts.append(part)
+        elif part == SpecialChars.WILDCARD_MULTI:
+            if not (parts and parts[-1] is Wildcard.ANY):  # ** is *
+                parts.append(Wildcard.ANY)
+        elif part == SpecialChars.WILDCARD_SINGLE:
+            parts.append(Wildcard.ONE)
+        else:
+            raise Unsupported("expand", f"placeholder {part!r} has no value supplied")
+    return tuple(parts)

@@ -1,0 +1,100 @@
+"""Sigma condition trees as Polars expressions over pattern-hit and typed-predicate columns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from retrohunt.compiler.plan import (
+    And,
+    CidrMatch,
+    Const,
+    Exists,
+    IsNull,
+    Node,
+    Not,
+    NumberEquals,
+    Or,
+    StringMatch,
+    StringPattern,
+)
+from retrohunt.match import predicates
+
+
+def hit_column(pattern_id: int) -> str:
+    """Name of the boolean column holding pattern `pattern_id`'s hits."""
+    return f"_rh_p{pattern_id}"
+
+
+def condition_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
+    """A non-null boolean expression for `node`.
+
+    Patterns absent from `hit_patterns` matched no row, so they are the literal False. Every
+    leaf is two-valued (a null field makes a string, number or CIDR test false), so `not`
+    means "the test failed", which is what Sigma and the reference evaluator mean.
+    """
+    if isinstance(node, And):
+        return pl.all_horizontal([condition_expr(c, hit_patterns) for c in node.children])
+    if isinstance(node, Or):
+        return pl.any_horizontal([condition_expr(c, hit_patterns) for c in node.children])
+    if isinstance(node, Not):
+        return ~condition_expr(node.child, hit_patterns)
+    return _leaf_expr(node, hit_patterns)
+
+
+def _leaf_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
+    if isinstance(node, StringMatch):
+        return pl.col(hit_column(node.pattern)) if node.pattern in hit_patterns else pl.lit(False)
+    if isinstance(node, NumberEquals):
+        return predicates.number_equals(node.field, node.number)
+    if isinstance(node, CidrMatch):
+        return predicates.cidr_contains(node.field, node.network)
+    if isinstance(node, IsNull):
+        return predicates.is_null(node.field)
+    if isinstance(node, Exists):
+        return predicates.exists(node.field, node.expected)
+    if isinstance(node, Const):
+        return pl.lit(node.value)
+    raise TypeError(f"not a condition node: {node!r}")
+
+
+def positive_leaves(node: Node, negated: bool = False) -> list[Node]:
+    """Leaves that count as evidence when true: those under an even number of `not`s."""
+    if isinstance(node, And | Or):
+        return [leaf for c in node.children for leaf in positive_leaves(c, negated)]
+    if isinstance(node, Not):
+        return positive_leaves(node.child, not negated)
+    if negated or isinstance(node, Const):
+        return []
+    return [node]
+
+
+def leaf_label(node: Node, patterns: Sequence[StringPattern]) -> str:
+    """How a leaf is shown in an alert's `matched` list."""
+    if isinstance(node, StringMatch):
+        pattern = patterns[node.pattern]
+        return f"{pattern.field}: {pattern.display}"
+    if isinstance(node, NumberEquals):
+        return f"{node.field}: {node.number}"
+    if isinstance(node, CidrMatch):
+        return f"{node.field}|cidr: {node.network}"
+    if isinstance(node, IsNull):
+        return f"{node.field}: null"
+    if isinstance(node, Exists):
+        return f"{node.field}|exists: {str(node.expected).lower()}"
+    raise TypeError(f"not a leaf: {node!r}")
+
+
+def matched_expr(
+    node: Node, patterns: Sequence[StringPattern], hit_patterns: frozenset[int]
+) -> pl.Expr:
+    """The labels of the positive leaves that hold on the row, deduplicated, in rule order."""
+    labelled: dict[str, pl.Expr] = {}
+    for leaf in positive_leaves(node):
+        labelled.setdefault(leaf_label(leaf, patterns), _leaf_expr(leaf, hit_patterns))
+    if not labelled:
+        return pl.lit([], dtype=pl.List(pl.String))
+    return pl.concat_list(
+        [pl.when(expr).then(pl.lit(label)) for label, expr in labelled.items()]
+    ).list.drop_nulls()

@@ -1,0 +1,165 @@
+"""Parse a chunk's lines into a DataFrame with an explicit schema; split off bad lines."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from retrohunt.archive import Chunk
+
+LINE_COLUMN = "_rh_line"
+OFFSET_COLUMN = "_rh_offset"
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line that is not a JSON object: where it is, why, and its bytes (for quarantine)."""
+
+    line_number: int
+    byte_offset: int
+    reason: str
+    raw: bytes
+
+
+@dataclass(slots=True)
+class ParsedChunk:
+    """The events of one chunk (one row per non-blank good line) and what could not be read."""
+
+    frame: pl.DataFrame  # schema columns + _rh_line (1-based) + _rh_offset
+    lines: int  # non-blank lines seen
+    bad: list[BadLine] = field(default_factory=list)
+    invalid_utf8: int = 0  # lines whose invalid UTF-8 bytes were replaced (still parsed)
+
+
+def parse_chunk(chunk: Chunk, schema: Mapping[str, pl.DataType]) -> ParsedChunk:
+    """Parse every non-blank line of `chunk`, reading only the columns in `schema` (as text).
+
+    Fast path: the whole chunk goes to Polars' NDJSON reader in one call. Only when that
+    fails (a bad line, invalid UTF-8) or the row count does not line up are lines handled
+    separately, and even then bad lines are isolated by bisection, so a chunk with one bad
+    line costs a few extra reader calls, not one per line.
+    """
+    starts, ends = _line_bounds(chunk.data)
+    data = chunk.data
+    try:
+        data.decode("utf-8")
+        valid_utf8 = True
+    except UnicodeDecodeError:
+        valid_utf8 = False
+    if valid_utf8:
+        frame = _read(data, schema)
+        if frame is not None:
+            nonempty = np.flatnonzero(ends > starts)
+            if frame.height == len(nonempty):
+                return ParsedChunk(_with_provenance(frame, chunk, starts, nonempty), len(nonempty))
+    return _parse_line_by_line(chunk, schema, starts, ends)
+
+
+def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive, without CR/LF) of every line in `data`."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 0x0A)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(buf)]))
+    if len(buf) and buf[-1] == 0x0A:  # the final newline opens no line
+        starts, ends = starts[:-1], ends[:-1]
+    has_cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 0x0D)
+    return starts, ends - has_cr
+
+
+def _read(data: bytes, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
+    try:
+        return pl.read_ndjson(io.BytesIO(data), schema=dict(schema))
+    except pl.exceptions.PolarsError:
+        return None
+
+
+def _with_provenance(
+    frame: pl.DataFrame, chunk: Chunk, starts: np.ndarray, rows: np.ndarray
+) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.Series(LINE_COLUMN, rows + chunk.first_line, dtype=pl.Int64),
+        pl.Series(OFFSET_COLUMN, starts[rows] + chunk.offset, dtype=pl.Int64),
+    )
+
+
+def _parse_line_by_line(
+    chunk: Chunk, schema: Mapping[str, pl.DataType], starts: np.ndarray, ends: np.ndarray
+) -> ParsedChunk:
+    data = chunk.data
+    texts: list[bytes] = []
+    rows: list[int] = []
+    invalid_utf8 = 0
+    for index, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        line = data[start:end]
+        if not line.strip():
+            continue
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            # Replace, never drop: one bad byte must not hide an event from the rules.
+            line = line.decode("utf-8", errors="replace").encode("utf-8")
+            invalid_utf8 += 1
+        texts.append(line)
+        rows.append(index)
+    frames: list[pl.DataFrame] = []
+    good: list[int] = []
+    bad: list[BadLine] = []
+    _bisect(texts, list(range(len(texts))), schema, frames, good, bad)
+    bad_lines = [
+        BadLine(
+            line_number=chunk.first_line + rows[i],
+            byte_offset=chunk.offset + int(starts[rows[i]]),
+            reason=reason,
+            raw=data[int(starts[rows[i]]) : int(ends[rows[i]])],
+        )
+        for i, reason in bad
+    ]
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
+    good_rows = np.asarray([rows[i] for i in good], dtype=np.int64)
+    return ParsedChunk(
+        _with_provenance(frame, chunk, starts, good_rows),
+        len(texts),
+        sorted(bad_lines, key=lambda b: b.line_number),
+        invalid_utf8,
+    )
+
+
+def _bisect(
+    texts: list[bytes],
+    indices: list[int],
+    schema: Mapping[str, pl.DataType],
+    frames: list[pl.DataFrame],
+    good: list[int],
+    bad: list[tuple[int, str]],
+) -> None:
+    """Parse `indices` of `texts`; recurse into halves until each bad line stands alone."""
+    if not indices:
+        return
+    try:
+        frame = pl.read_ndjson(
+            io.BytesIO(b"\n".join(texts[i] for i in indices)), schema=dict(schema)
+        )
+        if frame.height == len(indices):
+            frames.append(frame)
+            good.extend(indices)
+            return
+        error = f"{frame.height} rows for {len(indices)} lines"
+    except pl.exceptions.PolarsError as exc:
+        error = str(exc).splitlines()[0]
+    if len(indices) == 1:
+        bad.append((indices[0], _reason(error)))
+        return
+    middle = len(indices) // 2
+    _bisect(texts, indices[:middle], schema, frames, good, bad)
+    _bisect(texts, indices[middle:], schema, frames, good, bad)
+
+
+def _reason(error: str) -> str:
+    if "expected to contain JSON object" in error:
+        return "not a JSON object"
+    return f"invalid JSON ({error.removeprefix('error parsing line: ')})"

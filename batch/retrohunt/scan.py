@@ -1,0 +1,185 @@
+"""The library's main verb: run a compiled rule set over archives and write alerts + manifest."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from retrohunt.alerts import build_alerts, empty_alerts, with_alert_ids
+from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader
+from retrohunt.compiler import Plan, compile_rules
+from retrohunt.errors import InputError, RuleError
+from retrohunt.hyperscan_db import CompiledPatterns, compile_patterns
+from retrohunt.manifest import build_manifest
+from retrohunt.match import match_frame
+from retrohunt.parse import BadLine, parse_chunk
+from retrohunt.sink import write_alerts, write_json, write_quarantine
+from retrohunt.sources import SOURCES, Source, normalise, raw_schema
+from retrohunt.sources.taxonomy import SOURCE
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """What `scan` does; the CLI builds one from its arguments."""
+
+    archives: tuple[Path, ...]
+    """Archives to scan: .jsonl.zst, .jsonl.gz or plain NDJSON, detected by content."""
+    out: Path = Path("alerts")
+    """Output folder for alert Parquet files, quarantine files and manifest.json."""
+    rules: tuple[Path, ...] = ()
+    """Rule files or folders; empty means the bundled T1204.003 pack."""
+    strict: bool = False
+    """Fail on the first refused rule instead of warning and going on without it."""
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    """Decompressed bytes per chunk: bounds memory per archive."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Reported after every chunk (and once when an archive ends)."""
+
+    archive: Path
+    bytes_read: int
+    total_bytes: int
+    events: int
+    alerts: int
+    done: bool = False
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(slots=True)
+class ArchiveResult:
+    """What happened to one archive."""
+
+    path: Path
+    size: int = 0
+    compression: str | None = None
+    sha256: str | None = None
+    decompressed_bytes: int = 0
+    lines: int = 0  # non-blank lines
+    events: int = 0  # lines that parsed as JSON objects
+    unrecognised: int = 0  # events no source claimed
+    bad_lines: int = 0  # quarantined
+    invalid_utf8: int = 0  # scanned with invalid bytes replaced
+    alerts: pl.DataFrame = field(default_factory=empty_alerts)
+    alerts_path: Path | None = None
+    quarantine_path: Path | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    def alerts_by_rule(self) -> dict[str, int]:
+        """Alert count per rule name."""
+        if self.alerts.height == 0:
+            return {}
+        counts = self.alerts.group_by("rule_name").len().sort("rule_name")
+        return dict(zip(counts["rule_name"], counts["len"], strict=True))
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """The outcome of a scan: per-archive results, the plan used, where the manifest is."""
+
+    plan: Plan
+    archives: list[ArchiveResult]
+    manifest_path: Path
+    seconds: float
+
+    @property
+    def alerts(self) -> pl.DataFrame:
+        """All alerts of all archives."""
+        frames = [a.alerts for a in self.archives if a.alerts.height]
+        return pl.concat(frames) if frames else empty_alerts()
+
+    @property
+    def failed(self) -> list[ArchiveResult]:
+        """Archives that could not be read completely (alerts before the damage are kept)."""
+        return [a for a in self.archives if a.error is not None]
+
+
+def scan(
+    options: ScanOptions, progress: ProgressCallback | None = None, plan: Plan | None = None
+) -> ScanResult:
+    """Scan every archive with the rule set, writing alerts, quarantine and manifest.json.
+
+    Archives that are missing, unsupported or corrupt are recorded with their error (alerts
+    found before damage are kept and written) and the others are still scanned.
+
+    Raises:
+        RuleError: the rules cannot be used at all (or, with `strict`, one is refused).
+        OutputError: the output folder cannot be written.
+    """
+    started = time.perf_counter()
+    if plan is None:
+        plan = compile_rules(list(options.rules) or None, strict=options.strict)
+    if not plan.rules:
+        reasons = "; ".join(str(r) for r in plan.refused[:3])
+        raise RuleError(f"no usable rule in the rule set ({reasons})")
+    compiled = compile_patterns(plan.patterns)
+    sources = list(SOURCES.values())
+    results = [
+        _scan_one(path, options, plan, compiled, sources, progress) for path in options.archives
+    ]
+    seconds = time.perf_counter() - started
+    manifest = build_manifest(plan, results, seconds)
+    manifest_path = write_json(options.out / "manifest.json", manifest)
+    return ScanResult(plan, results, manifest_path, seconds)
+
+
+def _scan_one(
+    path: Path,
+    options: ScanOptions,
+    plan: Plan,
+    compiled: CompiledPatterns,
+    sources: list[Source],
+    progress: ProgressCallback | None,
+) -> ArchiveResult:
+    started = time.perf_counter()
+    result = ArchiveResult(path)
+    try:
+        reader = ArchiveReader(path, options.chunk_size)
+    except InputError as exc:
+        result.error = str(exc)
+        return result
+    result.size, result.compression = reader.size, reader.compression
+    schema = raw_schema(sources, plan.fields())
+    frames: list[pl.DataFrame] = []
+    bad: list[BadLine] = []
+    alerts = 0
+    try:
+        for chunk in reader:
+            result.decompressed_bytes += len(chunk.data)
+            parsed = parse_chunk(chunk, schema)
+            result.lines += parsed.lines
+            result.events += parsed.frame.height
+            result.invalid_utf8 += parsed.invalid_utf8
+            bad.extend(parsed.bad)
+            events = normalise(parsed.frame.lazy(), sources).collect()
+            result.unrecognised += events.get_column(SOURCE).null_count()
+            hits = match_frame(events, plan, compiled)
+            if hits.height:
+                frames.append(build_alerts(events, hits, plan, archive=str(path)))
+                alerts += hits.height
+            if progress:
+                progress(Progress(path, reader.bytes_read, reader.size, result.events, alerts))
+    except InputError as exc:
+        result.error = str(exc)
+    result.sha256 = reader.sha256
+    result.bad_lines = len(bad)
+    found = pl.concat(frames) if frames else empty_alerts()
+    result.alerts = with_alert_ids(found, reader.sha256).sort("line_number", "rule_name")
+    stem = f"{path.name}.{reader.sha256[:12]}"
+    result.alerts_path = write_alerts(options.out / f"{stem}.alerts.parquet", result.alerts)
+    if bad:
+        result.quarantine_path = write_quarantine(
+            options.out / f"{stem}.quarantine.jsonl", str(path), bad
+        )
+    result.seconds = time.perf_counter() - started
+    if progress:
+        progress(Progress(path, reader.bytes_read, reader.size, result.events, alerts, True))
+    return result

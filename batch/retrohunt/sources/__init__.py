@@ -1,0 +1,48 @@
+"""Sources: recognise each event's telemetry source and normalise it onto the Sigma taxonomy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import polars as pl
+
+from retrohunt.sources.base import Source
+from retrohunt.sources.falcon import FALCON
+from retrohunt.sources.taxonomy import CATEGORY, EVENT_TIME, EVENT_TYPE, HOST, SOURCE, TAXONOMY
+from retrohunt.sources.timestamps import UTC_MICROS
+
+SOURCES: dict[str, Source] = {source.name: source for source in (FALCON,)}
+
+
+def raw_schema(sources: Sequence[Source], rule_fields: Iterable[str]) -> dict[str, pl.DataType]:
+    """Native fields to read from each line, all as text: what the sources map, plus rule
+    fields outside the taxonomy (a rule may test a native field by its own name)."""
+    names: set[str] = set()
+    for source in sources:
+        names |= source.raw_columns()
+    names |= {f for f in rule_fields if f not in TAXONOMY}
+    return {name: pl.String() for name in sorted(names)}
+
+
+def normalise(frame: pl.LazyFrame, sources: Sequence[Source]) -> pl.LazyFrame:
+    """Add taxonomy columns and the engine columns (source, category, event type, time, host).
+
+    A row belongs to the first source that recognises it; rows no source recognises keep
+    null engine columns, so no rule applies to them.
+    """
+    return frame.with_columns(
+        *(_per_source(sources, lambda s, n=name: s.field(n)).alias(name) for name in TAXONOMY),
+        _per_source(sources, lambda s: pl.lit(s.name)).alias(SOURCE),
+        _per_source(sources, Source.category).alias(CATEGORY),
+        _per_source(sources, Source.event_type_value).alias(EVENT_TYPE),
+        _per_source(sources, Source.event_time).cast(UTC_MICROS).alias(EVENT_TIME),
+        _per_source(sources, Source.host).alias(HOST),
+    )
+
+
+def _per_source(sources: Sequence[Source], expr_of: Callable[[Source], pl.Expr]) -> pl.Expr:
+    branches = [pl.when(s.detect()).then(expr_of(s)) for s in sources]
+    return branches[0] if len(branches) == 1 else pl.coalesce(branches)
+
+
+__all__ = ["SOURCES", "Source", "normalise", "raw_schema"]

@@ -1,0 +1,35 @@
+"""The Sigma taxonomy columns every source normalises onto, and the engine's own columns."""
+
+from __future__ import annotations
+
+# Sigma taxonomy fields (https://github.com/SigmaHQ/sigma-specification, "Taxonomy"), with what
+# they hold. Sources map their native fields onto these names so Sigma rules run unchanged.
+TAXONOMY: dict[str, str] = {
+    "Image": "path (or file name) of the process image",
+    "CommandLine": "full command line of the process",
+    "ParentImage": "path or file name of the parent process image",
+    "ParentCommandLine": "command line of the parent process",
+    "User": "account the process runs as",
+    "Computer": "host name",
+    "ProcessId": "process id as the OS shows it",
+    "ParentProcessId": "parent's process id",
+    "Hashes": "hashes of the image (e.g. SHA256=...)",
+    "sha256": "SHA-256 of the image",
+    "md5": "MD5 of the image",
+    "IntegrityLevel": "process integrity level",
+    "DestinationIp": "remote address of a connection (IPv4 or IPv6)",
+    "DestinationPort": "remote port of a connection",
+    "SourceIp": "local address of a connection",
+    "SourcePort": "local port of a connection",
+    "Protocol": "transport protocol (number or name)",
+    "QueryName": "domain name looked up in a DNS query",
+}
+
+# Engine columns carried next to the taxonomy (private prefix: dropped before the sink).
+SOURCE = "_rh_source"
+CATEGORY = "_rh_category"  # Sigma logsource category: process_creation, network_connection …
+EVENT_TYPE = "_rh_event_type"  # the source's own event name, e.g. ProcessRollup2
+EVENT_TIME = "_rh_time"  # Datetime(us, UTC)
+HOST = "_rh_host"  # best host identity: name when known, else the agent id
+
+CATEGORIES = ("process_creation", "network_connection", "dns_query")
