@@ -37,7 +37,9 @@ TAG_WIDTH = 4
 
 # One UTF-8 encoded character (Sigma's `?`). Bytes 0xF8-0xFF never start a character, so the
 # class cannot swallow a separator.
-_ONE_CHAR = rb"(?:[\x00-\x7f]|[\xc0-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf7][\x80-\xbf]{3})"
+_ONE_CHAR = (
+    rb"(?:[\x00-\x7f]|[\xc0-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf7][\x80-\xbf]{3})"
+)
 _ANY_RUN = rb"[^\xfe\xff]*"
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 

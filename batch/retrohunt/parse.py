@@ -108,7 +108,7 @@ def _parse_line_by_line(
         rows.append(index)
     frames: list[pl.DataFrame] = []
     good: list[int] = []
-    bad: list[BadLine] = []
+    bad: list[tuple[int, str]] = []
     _bisect(texts, list(range(len(texts))), schema, frames, good, bad)
     bad_lines = [
         BadLine(

@@ -73,4 +73,8 @@ def write_quarantine(path: Path, archive: str, bad_lines: Iterable[BadLine]) -> 
 def write_json(path: Path, document: dict[str, Any]) -> Path:
     """Write a JSON document (manifest) atomically, pretty-printed."""
     text = json.dumps(document, indent=2, sort_keys=False, default=str) + "\n"
-    return write_atomic(path, lambda fh: fh.write(text.encode("utf-8")))
+
+    def write(fh: BinaryIO) -> None:
+        fh.write(text.encode("utf-8"))
+
+    return write_atomic(path, write)

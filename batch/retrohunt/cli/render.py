@@ -89,8 +89,11 @@ def rule_counts_table(result: ScanResult) -> Table:
     table.add_column("alerts", justify="right")
     for rule in result.plan.rules:
         style = _LEVEL_STYLE.get(rule.level, "")
-        table.add_row(rule.name, f"[{style}]{rule.level}[/]" if style else rule.level,
-                      f"{counts.get(rule.name, 0):,}")
+        table.add_row(
+            rule.name,
+            f"[{style}]{rule.level}[/]" if style else rule.level,
+            f"{counts.get(rule.name, 0):,}",
+        )
     return table
 
 
@@ -133,8 +136,9 @@ def _what(row: dict[str, Any]) -> str:
 
 def rules_table(plan: Plan) -> Table:
     """Loaded rules and what they test."""
-    table = Table(title=f"Rules ({len(plan.rules)} loaded, {len(plan.refused)} refused)",
-                  title_justify="left")
+    table = Table(
+        title=f"Rules ({len(plan.rules)} loaded, {len(plan.refused)} refused)", title_justify="left"
+    )
     for name in ("name", "level", "category", "tags", "fields", "file"):
         table.add_column(name, overflow="fold")
     for rule in plan.rules:
@@ -147,4 +151,3 @@ def rules_table(plan: Plan) -> Table:
             str(rule.path.name),
         )
     return table
-

@@ -70,8 +70,10 @@ def scan_command(
         stdout.print(rule_counts_table(result))
         if result.alerts.height:
             stdout.print(alerts_table(result.alerts, limit))
-        stdout.print(f"alerts: {result.alerts.height:,} → {options.out}/ "
-                     f"(manifest: {result.manifest_path})", highlight=False)
+        stdout.print(
+            f"alerts: {result.alerts.height:,} → {options.out}/ (manifest: {result.manifest_path})",
+            highlight=False,
+        )
     if result.failed:
         return EXIT_INPUT
     if fail_on_alerts and result.alerts.height:

@@ -82,7 +82,10 @@ def compile_rules(paths: list[Path] | None = None, *, strict: bool = False) -> P
         for outcome in _compile_file(path, text, table):
             if isinstance(outcome, CompiledRule) and outcome.rule_id in seen:
                 outcome = RefusedRule(
-                    path, outcome.name, "id", f"duplicate rule id (first in {seen[outcome.rule_id]})"
+                    path,
+                    outcome.name,
+                    "id",
+                    f"duplicate rule id (first in {seen[outcome.rule_id]})",
                 )
             if isinstance(outcome, RefusedRule):
                 if strict:

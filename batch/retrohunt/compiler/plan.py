@@ -1,4 +1,4 @@
-"""The plain plan the rule compiler hands the engine: patterns, typed predicates, condition trees."""
+"""The plain plan the rule compiler hands the engine: patterns, predicates, condition trees."""
 
 from __future__ import annotations
 

@@ -13,7 +13,11 @@ CATEGORY_COLUMN = "_rh_category"
 ROW_COLUMN = "_rh_row"
 RULE_COLUMN = "_rh_rule"
 
-HITS_SCHEMA = {ROW_COLUMN: pl.UInt32, RULE_COLUMN: pl.UInt32, "matched": pl.List(pl.String)}
+HITS_SCHEMA: dict[str, pl.DataType] = {
+    ROW_COLUMN: pl.UInt32(),
+    RULE_COLUMN: pl.UInt32(),
+    "matched": pl.List(pl.String()),
+}
 
 
 def match_frame(frame: pl.DataFrame, plan: Plan, compiled: CompiledPatterns) -> pl.DataFrame:

@@ -28,7 +28,9 @@ def pattern_hits(frame: pl.DataFrame, compiled: CompiledPatterns) -> dict[Patter
     nulls: list[np.ndarray] = []
     base = 0
     for field in fields:
-        block, seg_ends, is_null = _tagged_block(frame.get_column(field), compiled.field_tags[field])
+        block, seg_ends, is_null = _tagged_block(
+            frame.get_column(field), compiled.field_tags[field]
+        )
         blocks.append(block)
         ends.append(seg_ends + base)
         nulls.append(is_null)
@@ -40,6 +42,8 @@ def pattern_hits(frame: pl.DataFrame, compiled: CompiledPatterns) -> dict[Patter
     segment = np.searchsorted(np.concatenate(ends), match_ends)
     valid = ~np.concatenate(nulls)[segment]
     ids, rows = ids[valid], segment[valid] % n
+    if len(ids) == 0:
+        return {}
     order = np.argsort(ids, kind="stable")
     ids, rows = ids[order], rows[order]
     unique, starts = np.unique(ids, return_index=True)
@@ -61,7 +65,9 @@ def _tagged_block(column: pl.Series, tag: bytes) -> tuple[np.ndarray, np.ndarray
     _validity, offsets_buf, data_buf = array.buffers()
     n = len(array)
     offsets = np.frombuffer(offsets_buf, dtype=np.int64)[array.offset : array.offset + n + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+    data = (
+        np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+    )
     lengths = np.diff(offsets)
     seg_lengths = lengths + _OVERHEAD
     seg_ends = np.cumsum(seg_lengths)

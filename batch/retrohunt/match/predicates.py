@@ -62,7 +62,7 @@ def _ipv6_in(values: pl.Series, network: ipaddress.IPv6Network) -> pl.Series:
     # the distinct values that could be IPv6 are parsed once each; rows are never looped over.
     candidates = values.filter(values.str.contains(":", literal=True)).unique().to_list()
     inside = [text for text in candidates if _ipv6_inside(text, network)]
-    return values.is_in(pl.Series(inside, dtype=pl.String)).fill_null(False)
+    return values.is_in(pl.Series(inside, dtype=pl.String).implode()).fill_null(False)
 
 
 def _ipv6_inside(text: str, network: ipaddress.IPv6Network) -> bool:

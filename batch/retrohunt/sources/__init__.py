@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 import polars as pl
 
@@ -31,7 +32,7 @@ def normalise(frame: pl.LazyFrame, sources: Sequence[Source]) -> pl.LazyFrame:
     null engine columns, so no rule applies to them.
     """
     return frame.with_columns(
-        *(_per_source(sources, lambda s, n=name: s.field(n)).alias(name) for name in TAXONOMY),
+        *(_per_source(sources, partial(Source.field, name=name)).alias(name) for name in TAXONOMY),
         _per_source(sources, lambda s: pl.lit(s.name)).alias(SOURCE),
         _per_source(sources, Source.category).alias(CATEGORY),
         _per_source(sources, Source.event_type_value).alias(EVENT_TYPE),
