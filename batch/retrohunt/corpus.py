@@ -74,10 +74,6 @@ POOL_DOMAIN_STRINGS = (
     "xmr.pool",
 )
 
-PROCESS_EVENTS = frozenset({"ProcessRollup2", "SyntheticProcessRollup2"})
-NETWORK_EVENTS = frozenset({"NetworkConnectIP4", "NetworkConnectIP6"})
-DNS_EVENTS = frozenset({"DnsRequest"})
-
 _BASE_MS = 1_794_873_600_000  # 2026-11-17T00:00:00Z
 _CIDS = ("3f1c9a0e5b7d4c2a9e8f1b6d0c4a7e21", "b84e2d71c06f4a9d8e3b5c1f7a2d9e60")
 _MAX_INT64 = 9_223_372_036_854_775_807
@@ -369,7 +365,6 @@ _USERS = (
     "jsmith", "a.nguyen", "mgarcia", "Administrator", "svc_backup", "kwilliams", "José.Ramírez",
     "Łukasz.Nowak", "priya.sharma", "ubuntu", "ec2-user", "root", "deploy", "o'brien",
 )  # fmt: skip
-_HOST_WORDS = ("WKS", "LAPTOP", "SRV", "DC", "SQL", "BUILD", "K8S-NODE", "WEB", "MBP")
 _WIN_CONFIG_BUILDS = ("1007.3.0018607.1", "1007.3.0018806.1", "1007.3.0017702.1")
 _LIN_CONFIG_BUILDS = ("1007.8.0018403.1", "1007.8.0018604.1")
 _MAC_CONFIG_BUILDS = ("1007.4.0018505.1",)
@@ -482,7 +477,13 @@ _NEAR_MISS_DOMAINS = (
 # Addresses the rule's cidr filter excludes (v4, v6).
 _PRIVATE_V4 = (
     "10.{a}.{b}.{c}",
+    "10.{a}.{b}.{c}",
+    "10.0.0.1",
     "172.{p}.{b}.{c}",
+    "172.{p}.{b}.{c}",
+    "172.16.0.1",
+    "172.31.255.254",
+    "192.168.{b}.{c}",
     "192.168.{b}.{c}",
     "127.0.0.1",
     "127.{a}.{b}.{c}",
@@ -1057,12 +1058,12 @@ class _Falcon:
         """Encodes a malicious event, sometimes with an encoding trap in the matching field."""
         raw = _encode(obj)
         r = self.random()
-        if r < 0.45:
+        if r < 0.4:
             return raw, (rule,)
         if rule == RULE_MINER_PROCESS:
             cmd = str(obj["CommandLine"])
             image = str(obj["ImageFileName"])
-            if r < 0.7 and "://" in cmd:
+            if r < 0.75 and "://" in cmd:
                 raw = _escape_slashes(raw, "CommandLine", cmd)
             else:
                 needles = [
@@ -1094,13 +1095,28 @@ class _Falcon:
         new = encode_basestring(value[:i])[:-1] + esc + encode_basestring(value[i + 1 :])[1:]
         return _replace_field(raw, fld, enc, new)
 
-    def case_variant(self, s: str) -> str:
+    def case_variant(self, s: str, indicators: Sequence[str] = ()) -> str:
+        """Sometimes changes the letter case of s, or only of the indicators found in it."""
         r = self.random()
         if r < 0.7:
             return s
+        if indicators:
+            low = s.lower()
+            for needle in indicators:
+                i = low.find(needle)
+                if i >= 0:
+                    s = (
+                        s[:i]
+                        + self.case_variant_word(s[i : i + len(needle)], r)
+                        + s[i + len(needle) :]
+                    )
+            return s
+        return self.case_variant_word(s, r)
+
+    def case_variant_word(self, s: str, r: float) -> str:
         if r < 0.85:
             return s.upper()
-        return "".join(c.upper() if self.bits(1) else c for c in s)
+        return "".join(c.upper() if self.bits(1) else c.lower() for c in s)
 
     def pool_remote(self, v6: bool) -> str:
         if v6:
@@ -1131,8 +1147,9 @@ class _Falcon:
 
     def _mal_container_xmrig(self) -> list[_Line]:
         host = self.host_of("Lin")
-        image = self.case_variant(self.pick(_LIN_MINER_IMAGES))
-        cmd = f"{image} {self.case_variant(self.pick(_MINER_ARGS_WITH_POOL))}"
+        image = self.case_variant(self.pick(_LIN_MINER_IMAGES), MINER_IMAGE_STRINGS)
+        args = self.case_variant(self.pick(_MINER_ARGS_WITH_POOL), MINER_CMDLINE_STRINGS)
+        cmd = f"{image} {args}"
         parent = self.pick(("containerd-shim-runc-v2", "runc", "conmon", "sh"))
         line, proc = self.miner_proc(host, image, cmd, parent, True)
         return [line, self.pool_dns(host, proc), self.pool_connection(host, proc)]
@@ -1150,7 +1167,8 @@ class _Falcon:
     def _mal_windows_miner(self) -> list[_Line]:
         host = self.host_of("Win")
         user = self.pick(host.users)
-        rel = self.case_variant(self.pick(_WIN_MINER_IMAGES)).replace("{U}", user)
+        rel = self.case_variant(self.pick(_WIN_MINER_IMAGES), MINER_IMAGE_STRINGS)
+        rel = rel.replace("{U}", user)
         image = self.win_image(host, rel)
         args = (
             self.pick(_MINER_ARGS_WITH_POOL)
@@ -1185,7 +1203,7 @@ class _Falcon:
 
     def _mal_image_only(self) -> list[_Line]:
         host = self.host_of("Lin")
-        image = self.case_variant(self.pick(_LIN_MINER_IMAGES))
+        image = self.case_variant(self.pick(_LIN_MINER_IMAGES), MINER_IMAGE_STRINGS)
         cmd = f"{_basename(image)} {self.pick(_MINER_ARGS_BENIGN_LOOKING)}"
         simple = "SyntheticProcessRollup2" if self.random() < 0.3 else "ProcessRollup2"
         obj = self.process(

@@ -40,7 +40,7 @@ def ipv4_value(column: str) -> pl.Expr:
     parts = [octets.struct.field(str(i)).cast(pl.Int64, strict=False) for i in range(1, 5)]
     valid = pl.all_horizontal([p <= 255 for p in parts])
     value = (parts[0] * 16777216) + (parts[1] * 65536) + (parts[2] * 256) + parts[3]
-    return pl.when(valid).then(value).otherwise(None)
+    return pl.when(valid).then(value).otherwise(None).alias(column)
 
 
 def cidr_contains(column: str, network: str) -> pl.Expr:
@@ -49,7 +49,7 @@ def cidr_contains(column: str, network: str) -> pl.Expr:
     if isinstance(net, ipaddress.IPv4Network):
         low = int(net.network_address)
         high = int(net.broadcast_address)
-        return ipv4_value(column).is_between(low, high).fill_null(False)
+        return ipv4_value(column).is_between(low, high).fill_null(False).alias(column)
     return (
         pl.col(column)
         .map_batches(partial(_ipv6_in, network=net), return_dtype=pl.Boolean)
