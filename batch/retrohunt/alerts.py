@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -64,13 +65,19 @@ def empty_alerts() -> pl.DataFrame:
 
 
 def build_alerts(
-    events: pl.DataFrame, hits: pl.DataFrame, plan: Plan, *, archive: str
+    events: pl.DataFrame,
+    hits: pl.DataFrame,
+    plan: Plan,
+    *,
+    archive: str,
+    context: Sequence[pl.Expr] = (),
 ) -> pl.DataFrame:
     """Join rule hits to their events and rules: one alert row per (event, rule).
 
     `events` is a normalised frame (with line provenance); `hits` comes from `match_frame`
-    over the same frame. `alert_id` stays null until `with_alert_ids` is given the archive's
-    digest, which is known only once the whole archive has been read.
+    over the same frame; `context` computes event time and host on the alerting rows only
+    (see `sources.event_context`). `alert_id` stays null until `with_alert_ids` is given
+    the archive's digest, which is known only once the whole archive has been read.
     """
     if hits.height == 0:
         return empty_alerts()
@@ -84,8 +91,11 @@ def build_alerts(
             "tags": pl.Series([list(r.tags) for r in plan.rules], dtype=pl.List(pl.String)),
         }
     )
-    picked = events.with_row_index(ROW_COLUMN).select(
-        pl.col(ROW_COLUMN), *(expr.alias(name) for name, expr in _FROM_EVENT.items())
+    picked = (
+        events.with_row_index(ROW_COLUMN)
+        .filter(pl.col(ROW_COLUMN).is_in(hits[ROW_COLUMN].unique().implode()))
+        .with_columns(context)
+        .select(pl.col(ROW_COLUMN), *(expr.alias(name) for name, expr in _FROM_EVENT.items()))
     )
     joined = hits.join(picked, on=ROW_COLUMN, how="left").join(rules, on=RULE_COLUMN, how="left")
     joined = joined.with_columns(

@@ -1414,6 +1414,9 @@ def write_corpus(
     if compression not in ("zstd", "gzip", "none"):
         raise ValueError(f"unknown compression {compression!r}")
     gen = _Falcon(seed, malicious_rate)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if labels_path is not None:
+        labels_path.parent.mkdir(parents=True, exist_ok=True)
     by_rule: dict[str, int] = {}
     malicious = 0
     decompressed = 0

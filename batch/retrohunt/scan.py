@@ -18,7 +18,7 @@ from retrohunt.manifest import build_manifest
 from retrohunt.match import match_frame
 from retrohunt.parse import BadLine, parse_chunk
 from retrohunt.sink import write_alerts, write_json, write_quarantine
-from retrohunt.sources import SOURCES, Source, normalise, raw_schema
+from retrohunt.sources import SOURCES, Source, event_context, normalise, raw_schema
 from retrohunt.sources.taxonomy import SOURCE
 
 
@@ -148,6 +148,7 @@ def _scan_one(
         return result
     result.size, result.compression = reader.size, reader.compression
     schema = raw_schema(sources, plan.fields())
+    context = event_context(sources)
     frames: list[pl.DataFrame] = []
     bad: list[BadLine] = []
     alerts = 0
@@ -163,7 +164,7 @@ def _scan_one(
             result.unrecognised += events.get_column(SOURCE).null_count()
             hits = match_frame(events, plan, compiled)
             if hits.height:
-                frames.append(build_alerts(events, hits, plan, archive=str(path)))
+                frames.append(build_alerts(events, hits, plan, archive=str(path), context=context))
                 alerts += hits.height
             if progress:
                 progress(Progress(path, reader.bytes_read, reader.size, result.events, alerts))

@@ -7,19 +7,29 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from retrohunt.match.predicates import cidr_contains, exists, ipv4_value, is_null, number_equals
+from retrohunt.match.predicates import (
+    cidr_contains,
+    derived_columns,
+    exists,
+    ipv4_value,
+    is_null,
+    number_equals,
+)
 from retrohunt.sources.timestamps import parse_event_time
 
 
 def column(values: list[str | None]) -> pl.DataFrame:
-    return pl.DataFrame({"v": pl.Series(values, dtype=pl.String)})
+    frame = pl.DataFrame({"v": pl.Series(values, dtype=pl.String)})
+    return frame.with_columns(derived_columns({"v"}, {"v"}))
 
 
 def test_number_equals_reads_decimal_text_only() -> None:
     frame = column(["3333", "03333", "3333.0", " 3333", "x", None, "99999999999999999999"])
-    got = frame.select(number_equals("v", 3333))["v"].to_list()
+    got = frame.select(number_equals("v", 3333).alias("v"))["v"].to_list()
     assert got == [True, True, False, False, False, False, False]
-    assert column(["3333.0", "3333"]).select(number_equals("v", 3333.0))["v"].to_list() == [
+    assert column(["3333.0", "3333"]).select(number_equals("v", 3333.0).alias("v"))[
+        "v"
+    ].to_list() == [
         True,
         True,
     ]
@@ -39,7 +49,7 @@ def test_number_equals_reads_decimal_text_only() -> None:
     ],
 )
 def test_ipv4_cidr(address: str | None, inside: bool) -> None:
-    got = column([address]).select(cidr_contains("v", "172.16.0.0/12"))["v"].to_list()
+    got = column([address]).select(cidr_contains("v", "172.16.0.0/12").alias("v"))["v"].to_list()
     assert got == [inside]
 
 
@@ -55,7 +65,9 @@ def test_ipv4_value() -> None:
     [("::1", True), ("0:0:0:0:0:0:0:1", True), ("::2", False), ("127.0.0.1", False), ("x", False)],
 )
 def test_ipv6_cidr(address: str, inside: bool) -> None:
-    assert column([address]).select(cidr_contains("v", "::1/128"))["v"].to_list() == [inside]
+    assert column([address]).select(cidr_contains("v", "::1/128").alias("v"))["v"].to_list() == [
+        inside
+    ]
 
 
 def test_null_and_exists() -> None:

@@ -21,7 +21,9 @@ def corpus_command(
     out: Path = typer.Argument(..., help="Archive to write, e.g. corpora/generated/1gb.jsonl.zst"),
     events: int = typer.Option(100_000, "--events", "-n", min=1, help="Number of events."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same bytes."),
-    malicious_rate: float = typer.Option(0.001, "--malicious-rate", min=0.0, max=1.0),
+    malicious_rate: float = typer.Option(
+        0.001, "--malicious-rate", min=0.0, max=0.5, help="Share of malicious lines."
+    ),
     compression: str = typer.Option("zstd", "--compression", help="zstd, gzip or none."),
     labels: Path | None = typer.Option(None, "--labels", help="Labels sidecar to write."),
     frame_lines: int | None = typer.Option(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import polars as pl
 
@@ -57,6 +57,24 @@ def _leaf_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
     if isinstance(node, Const):
         return pl.lit(node.value)
     raise TypeError(f"not a condition node: {node!r}")
+
+
+def typed_fields(conditions: Iterable[Node]) -> tuple[set[str], set[str]]:
+    """Fields tested by number predicates, and by IPv4-capable CIDR predicates."""
+    numbers: set[str] = set()
+    addresses: set[str] = set()
+    stack = list(conditions)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, And | Or):
+            stack.extend(node.children)
+        elif isinstance(node, Not):
+            stack.append(node.child)
+        elif isinstance(node, NumberEquals):
+            numbers.add(node.field)
+        elif isinstance(node, CidrMatch):
+            addresses.add(node.field)
+    return numbers, addresses
 
 
 def positive_leaves(node: Node, negated: bool = False) -> list[Node]:

@@ -12,26 +12,49 @@ _DECIMAL = r"^-?[0-9]+(?:\.[0-9]+)?$"
 _IPV4 = r"^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$"
 
 
+def integer_column(column: str) -> str:
+    """Name of the derived column holding `column` read as an integer."""
+    return f"_rh_int:{column}"
+
+
+def decimal_column(column: str) -> str:
+    """Name of the derived column holding `column` read as a decimal number."""
+    return f"_rh_dec:{column}"
+
+
+def ipv4_column(column: str) -> str:
+    """Name of the derived column holding `column` read as an IPv4 address (integer)."""
+    return f"_rh_ipv4:{column}"
+
+
+def derived_columns(numbers: set[str], addresses: set[str]) -> list[pl.Expr]:
+    """Parse each field once per frame, however many predicates test it: integers and
+    decimals for number predicates, IPv4 integers for CIDR predicates."""
+    exprs: list[pl.Expr] = []
+    for column in sorted(numbers):
+        text = pl.col(column)
+        exprs.append(
+            pl.when(text.str.contains(_INTEGER))
+            .then(text.cast(pl.Int64, strict=False))
+            .alias(integer_column(column))
+        )
+        exprs.append(
+            pl.when(text.str.contains(_DECIMAL))
+            .then(text.cast(pl.Float64, strict=False))
+            .alias(decimal_column(column))
+        )
+    exprs.extend(ipv4_value(column).alias(ipv4_column(column)) for column in sorted(addresses))
+    return exprs
+
+
 def number_equals(column: str, number: int | float) -> pl.Expr:
-    """The column's text is a decimal number equal to `number`.
+    """The column's text is a decimal number equal to `number` (needs `derived_columns`).
 
     Values arrive as JSON strings or numbers (both read as text): "3333" and 3333 both
     equal 3333; "3333.0" equals 3333 only when the rule's number is not an integer either.
     """
-    text = pl.col(column)
-    if isinstance(number, int):
-        return (
-            pl.when(text.str.contains(_INTEGER))
-            .then(text.cast(pl.Int64, strict=False) == number)
-            .otherwise(False)
-            .fill_null(False)
-        )
-    return (
-        pl.when(text.str.contains(_DECIMAL))
-        .then(text.cast(pl.Float64, strict=False) == number)
-        .otherwise(False)
-        .fill_null(False)
-    )
+    parsed = integer_column(column) if isinstance(number, int) else decimal_column(column)
+    return (pl.col(parsed) == number).fill_null(False)
 
 
 def ipv4_value(column: str) -> pl.Expr:
@@ -44,12 +67,13 @@ def ipv4_value(column: str) -> pl.Expr:
 
 
 def cidr_contains(column: str, network: str) -> pl.Expr:
-    """The column holds an IP address inside `network`; anything else (invalid, null) is false."""
+    """The column holds an IP address inside `network`; anything else (invalid, null) is
+    false. IPv4 networks need `derived_columns`."""
     net = ipaddress.ip_network(network, strict=False)
     if isinstance(net, ipaddress.IPv4Network):
         low = int(net.network_address)
         high = int(net.broadcast_address)
-        return ipv4_value(column).is_between(low, high).fill_null(False).alias(column)
+        return pl.col(ipv4_column(column)).is_between(low, high).fill_null(False)
     return (
         pl.col(column)
         .map_batches(partial(_ipv6_in, network=net), return_dtype=pl.Boolean)
