@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, TypeVar
 
 import zstandard
 
 from retrohunt.errors import ArchiveNotFound, CorruptArchive, InputError, UnsupportedFormat
 
 Compression = Literal["zstd", "gzip", "none"]
+T = TypeVar("T")
 
 DEFAULT_CHUNK_SIZE = 8 << 20
 """Decompressed bytes per chunk. Memory per archive is about twice this (plus the longest line)."""
@@ -166,6 +169,49 @@ class _Hashing:
         self._reader._digest.update(data)
         self._reader.bytes_read += len(data)
         return data
+
+
+def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """Produce `items` on a background thread, at most `depth` ahead of the consumer.
+
+    Memory stays bounded (depth + 2 items alive). An exception raised by the producer is
+    re-raised to the consumer after the items produced before it; if the consumer stops
+    early, the producer is told to stop and its thread ends.
+    """
+    slots: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[bool, object]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((False, item)):
+                    return
+            put((True, None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put((True, exc))
+
+    thread = threading.Thread(target=produce, name="retrohunt-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            finished, value = slots.get()
+            if finished:
+                if isinstance(value, BaseException):
+                    raise value
+                return
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
 
 
 class _StreamDamaged(Exception):

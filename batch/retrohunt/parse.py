@@ -44,18 +44,13 @@ def parse_chunk(chunk: Chunk, schema: Mapping[str, pl.DataType]) -> ParsedChunk:
     line costs a few extra reader calls, not one per line.
     """
     starts, ends = _line_bounds(chunk.data)
-    data = chunk.data
-    try:
-        data.decode("utf-8")
-        valid_utf8 = True
-    except UnicodeDecodeError:
-        valid_utf8 = False
-    if valid_utf8:
-        frame = _read(data, schema)
-        if frame is not None:
-            nonempty = np.flatnonzero(ends > starts)
-            if frame.height == len(nonempty):
-                return ParsedChunk(_with_provenance(frame, chunk, starts, nonempty), len(nonempty))
+    # Polars validates UTF-8 over the whole input, so invalid bytes anywhere also take the
+    # line-by-line path, where they are replaced and counted.
+    frame = _read(chunk.data, schema)
+    if frame is not None:
+        nonempty = np.flatnonzero(ends > starts)
+        if frame.height == len(nonempty):
+            return ParsedChunk(_with_provenance(frame, chunk, starts, nonempty), len(nonempty))
     return _parse_line_by_line(chunk, schema, starts, ends)
 
 

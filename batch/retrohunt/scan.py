@@ -10,14 +10,14 @@ from pathlib import Path
 import polars as pl
 
 from retrohunt.alerts import build_alerts, empty_alerts, with_alert_ids
-from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader
+from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, Chunk, prefetch
 from retrohunt.compiler import Plan, compile_rules
 from retrohunt.errors import InputError, RuleError
 from retrohunt.hyperscan_db import CompiledPatterns, compile_patterns
 from retrohunt.manifest import build_manifest
-from retrohunt.match import match_frame
-from retrohunt.parse import BadLine, parse_chunk
-from retrohunt.sink import write_alerts, write_json, write_quarantine
+from retrohunt.match import ROW_COLUMN, match_frame
+from retrohunt.parse import LINE_COLUMN, OFFSET_COLUMN, parse_chunk
+from retrohunt.sink import QuarantineWriter, write_alerts, write_json
 from retrohunt.sources import SOURCES, Source, event_context, normalise, raw_schema
 from retrohunt.sources.taxonomy import SOURCE
 
@@ -147,40 +147,82 @@ def _scan_one(
         result.error = str(exc)
         return result
     result.size, result.compression = reader.size, reader.compression
-    schema = raw_schema(sources, plan.fields())
-    context = event_context(sources)
+    match_schema = raw_schema(sources, plan.fields())
+    full_schema = raw_schema(sources, plan.fields(), full=True)
     frames: list[pl.DataFrame] = []
-    bad: list[BadLine] = []
     alerts = 0
+    quarantine = QuarantineWriter(options.out / f"{path.name}.quarantine.jsonl", str(path))
     try:
-        for chunk in reader:
+        # A reader thread decompresses the next chunks while this one is matched:
+        # python-zstandard and zlib release the GIL while they work.
+        for chunk in prefetch(reader, depth=2):
             result.decompressed_bytes += len(chunk.data)
-            parsed = parse_chunk(chunk, schema)
+            parsed = parse_chunk(chunk, match_schema)
             result.lines += parsed.lines
             result.events += parsed.frame.height
             result.invalid_utf8 += parsed.invalid_utf8
-            bad.extend(parsed.bad)
-            events = normalise(parsed.frame.lazy(), sources).collect()
+            result.bad_lines += len(parsed.bad)
+            quarantine.add(parsed.bad)
+            events = normalise(parsed.frame.lazy(), sources, plan.fields()).collect()
             result.unrecognised += events.get_column(SOURCE).null_count()
             hits = match_frame(events, plan, compiled)
             if hits.height:
-                frames.append(build_alerts(events, hits, plan, archive=str(path), context=context))
+                frames.append(
+                    describe_hits(chunk, events, hits, plan, sources, full_schema, str(path))
+                )
                 alerts += hits.height
             if progress:
                 progress(Progress(path, reader.bytes_read, reader.size, result.events, alerts))
     except InputError as exc:
         result.error = str(exc)
+    finally:
+        quarantine_path = quarantine.close(rename_to=f"{path.name}.{reader.sha256[:12]}")
     result.sha256 = reader.sha256
-    result.bad_lines = len(bad)
+    result.quarantine_path = quarantine_path
     found = pl.concat(frames) if frames else empty_alerts()
     result.alerts = with_alert_ids(found, reader.sha256).sort("line_number", "rule_name")
-    stem = f"{path.name}.{reader.sha256[:12]}"
-    result.alerts_path = write_alerts(options.out / f"{stem}.alerts.parquet", result.alerts)
-    if bad:
-        result.quarantine_path = write_quarantine(
-            options.out / f"{stem}.quarantine.jsonl", str(path), bad
-        )
+    result.alerts_path = write_alerts(
+        options.out / f"{path.name}.{reader.sha256[:12]}.alerts.parquet", result.alerts
+    )
     result.seconds = time.perf_counter() - started
     if progress:
         progress(Progress(path, reader.bytes_read, reader.size, result.events, alerts, True))
     return result
+
+
+def describe_hits(
+    chunk: Chunk,
+    events: pl.DataFrame,
+    hits: pl.DataFrame,
+    plan: Plan,
+    sources: list[Source],
+    full_schema: dict[str, pl.DataType],
+    archive: str,
+) -> pl.DataFrame:
+    """Alert rows for one chunk's hits.
+
+    Matching reads only the fields rules test; the alerting lines (few) are read again here
+    with every field an alert shows, and only they get timestamps parsed.
+    """
+    rows = hits.get_column(ROW_COLUMN).unique().sort()
+    provenance = events.select(LINE_COLUMN, OFFSET_COLUMN)[rows.to_list()]
+    lines = []
+    for offset in provenance.get_column(OFFSET_COLUMN).to_list():
+        start = offset - chunk.offset
+        end = chunk.data.find(b"\n", start)
+        lines.append(chunk.data[start : end if end >= 0 else len(chunk.data)])
+    reread = parse_chunk(Chunk(b"\n".join(lines), 1, 0), full_schema).frame
+    if reread.height != len(lines):
+        raise RuntimeError("an alerting line did not parse a second time")
+    described = normalise(
+        reread.drop(LINE_COLUMN, OFFSET_COLUMN).hstack(provenance).lazy(), sources
+    ).collect()
+    renumbered = hits.join(
+        pl.DataFrame(
+            {ROW_COLUMN: rows, "_rh_new": pl.int_range(len(rows), dtype=pl.UInt32, eager=True)}
+        ),
+        on=ROW_COLUMN,
+    ).select(pl.col("_rh_new").alias(ROW_COLUMN), pl.exclude(ROW_COLUMN, "_rh_new"))
+    return build_alerts(
+        described, renumbered, plan, archive=archive, context=event_context(sources)
+    )

@@ -48,26 +48,70 @@ def write_alerts(path: Path, alerts: pl.DataFrame) -> Path:
     return write_atomic(path, lambda fh: alerts.write_parquet(fh, compression="zstd"))
 
 
-def write_quarantine(path: Path, archive: str, bad_lines: Iterable[BadLine]) -> Path:
-    """Write bad lines as JSON Lines: archive, line number, byte offset, reason, raw text.
+class QuarantineWriter:
+    """Appends bad lines as JSON Lines while an archive is read, so memory does not grow with
+    the number of bad lines; the file appears (atomically renamed) only if there was one.
 
-    `raw` is the line decoded as UTF-8 with invalid bytes replaced; `raw_base64` keeps the
-    exact bytes, so nothing is lost.
+    Each record: archive, line number, byte offset, reason, `raw` (the line as UTF-8 with
+    invalid bytes replaced) and `raw_base64` (the exact bytes), so nothing is lost.
     """
 
-    def write(fh: BinaryIO) -> None:
+    def __init__(self, path: Path, archive: str) -> None:
+        self.path = path
+        self.archive = archive
+        self._file: BinaryIO | None = None
+        self._tmp: Path | None = None
+
+    def add(self, bad_lines: Iterable[BadLine]) -> None:
+        """Append bad lines (opens the temporary file on the first one)."""
         for bad in bad_lines:
+            if self._file is None:
+                self._open()
+            assert self._file is not None
             record = {
-                "archive": archive,
+                "archive": self.archive,
                 "line_number": bad.line_number,
                 "byte_offset": bad.byte_offset,
                 "reason": bad.reason,
                 "raw": bad.raw.decode("utf-8", errors="replace"),
                 "raw_base64": base64.b64encode(bad.raw).decode("ascii"),
             }
-            fh.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+            try:
+                self._file.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+            except OSError as exc:
+                raise OutputError(f"{self.path}: cannot write: {exc.strerror or exc}") from exc
 
-    return write_atomic(path, write)
+    def close(self, rename_to: str | None = None) -> Path | None:
+        """Finish: return the quarantine file's path, or None when there was no bad line.
+
+        `rename_to` replaces the file's stem (e.g. to add the archive digest, known only now).
+        """
+        if self._file is None or self._tmp is None:
+            return None
+        target = (
+            self.path if rename_to is None else self.path.with_name(f"{rename_to}.quarantine.jsonl")
+        )
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._tmp.replace(target)
+        except OSError as exc:
+            raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from exc
+        finally:
+            self._file = None
+        return target
+
+    def _open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(
+                prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+            )
+        except OSError as exc:
+            raise OutputError(f"{self.path.parent}: cannot write: {exc.strerror or exc}") from exc
+        self._tmp = Path(name)
+        self._file = os.fdopen(fd, "wb")
 
 
 def write_json(path: Path, document: dict[str, Any]) -> Path:

@@ -15,24 +15,40 @@ from retrohunt.sources.timestamps import UTC_MICROS
 SOURCES: dict[str, Source] = {source.name: source for source in (FALCON,)}
 
 
-def raw_schema(sources: Sequence[Source], rule_fields: Iterable[str]) -> dict[str, pl.DataType]:
-    """Native fields to read from each line, all as text: what the sources map, plus rule
-    fields outside the taxonomy (a rule may test a native field by its own name)."""
+def raw_schema(
+    sources: Sequence[Source], rule_fields: Iterable[str], *, full: bool = False
+) -> dict[str, pl.DataType]:
+    """Native fields to read from each line, all as text.
+
+    By default only what the rules' fields map from (reading fewer columns is most of what
+    parsing costs); with `full`, every native field the sources map, for describing alerts.
+    Rule fields outside the taxonomy are read under their own name (a rule may test a
+    native field directly).
+    """
+    rule_fields = set(rule_fields)
     names: set[str] = set()
     for source in sources:
-        names |= source.raw_columns()
+        names |= source.raw_columns(None if full else rule_fields)
     names |= {f for f in rule_fields if f not in TAXONOMY}
     return {name: pl.String() for name in sorted(names)}
 
 
-def normalise(frame: pl.LazyFrame, sources: Sequence[Source]) -> pl.LazyFrame:
-    """Add the taxonomy columns and what matching needs: source, category, event type.
+def normalise(
+    frame: pl.LazyFrame, sources: Sequence[Source], fields: Iterable[str] | None = None
+) -> pl.LazyFrame:
+    """Add taxonomy columns (only `fields`, default all) and what matching needs: source,
+    category and event type.
 
     A row belongs to the first source that recognises it; rows no source recognises keep
     null engine columns, so no rule applies to them.
     """
+    wanted = TAXONOMY if fields is None else [f for f in TAXONOMY if f in set(fields)]
+    present = set(frame.collect_schema().names())
     return frame.with_columns(
-        *(_per_source(sources, partial(Source.field, name=name)).alias(name) for name in TAXONOMY),
+        *(
+            _per_source(sources, partial(Source.field, name=name, present=present)).alias(name)
+            for name in wanted
+        ),
         _per_source(sources, lambda s: pl.lit(s.name)).alias(SOURCE),
         _per_source(sources, Source.category).alias(CATEGORY),
         _per_source(sources, Source.event_type_value).alias(EVENT_TYPE),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -28,11 +28,17 @@ class Source:
     time_fields: tuple[str, ...]
     host_fields: tuple[str, ...]
 
-    def raw_columns(self) -> frozenset[str]:
-        """Every native field this source's normalisation reads."""
-        names = {self.marker, self.event_type, *self.time_fields, *self.host_fields}
-        for native in self.fields.values():
-            names.update(native)
+    def raw_columns(self, fields: Iterable[str] | None = None) -> frozenset[str]:
+        """Native fields needed for the taxonomy `fields` (None: everything, event time and
+        host included), plus what recognising the source and its event type takes."""
+        names = {self.marker, self.event_type}
+        if fields is None:
+            names |= {*self.time_fields, *self.host_fields}
+            wanted: Iterable[str] = self.fields
+        else:
+            wanted = fields
+        for name in wanted:
+            names.update(self.fields.get(name, ()))
         return frozenset(names)
 
     def detect(self) -> pl.Expr:
@@ -45,9 +51,12 @@ class Source:
             dict(self.categories), default=None, return_dtype=pl.String
         )
 
-    def field(self, name: str) -> pl.Expr:
-        """The taxonomy field `name` on this source's rows (null where it has none)."""
-        native = self.fields.get(name, ())
+    def field(self, name: str, present: Collection[str] | None = None) -> pl.Expr:
+        """The taxonomy field `name` on this source's rows (null where it has none).
+
+        `present`: the frame's columns, when not all native fields were read.
+        """
+        native = tuple(n for n in self.fields.get(name, ()) if present is None or n in present)
         return _first_of(native) if native else pl.lit(None, dtype=pl.String)
 
     def event_type_value(self) -> pl.Expr:
