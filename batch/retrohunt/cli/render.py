@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -22,8 +24,19 @@ from retrohunt.compiler import Plan
 from retrohunt.scan import Progress as ScanProgress
 from retrohunt.scan import ProgressCallback, ScanResult
 
-stdout = Console(soft_wrap=False)
-stderr = Console(stderr=True)
+
+def _console(stderr: bool = False) -> Console:
+    # Piped output gets a wide fixed width instead of rich's 80 columns, so alert tables
+    # stay readable in logs; COLUMNS still wins when set.
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=160)
+    return console
+
+
+stdout = _console()
+stderr = _console(stderr=True)
+_WHAT_WIDTH = 140
 
 _LEVEL_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
 
@@ -107,8 +120,10 @@ def alerts_table(alerts: pl.DataFrame, limit: int) -> Table:
     shown = newest_alerts(alerts, limit)
     title = f"Newest alerts ({shown.height} of {alerts.height})"
     table = Table(title=title, title_justify="left", show_lines=False)
-    for name in ("event_time", "rule", "level", "host", "what", "where"):
-        table.add_column(name, overflow="fold")
+    for name in ("event_time", "rule", "level", "host"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("what", overflow="fold", ratio=1)
+    table.add_column("where", no_wrap=True)
     for row in shown.iter_rows(named=True):
         when = row["event_time"].strftime("%Y-%m-%d %H:%M:%S") if row["event_time"] else "-"
         what = _what(row)
@@ -119,12 +134,17 @@ def alerts_table(alerts: pl.DataFrame, limit: int) -> Table:
             f"[{style}]{row['level']}[/]" if style else row["level"],
             row["host"] or "-",
             what,
-            f"{row['archive']}:{row['line_number']}",
+            f"{Path(row['archive']).name}:{row['line_number']}",
         )
     return table
 
 
 def _what(row: dict[str, Any]) -> str:
+    text = _describe(row)
+    return text if len(text) <= _WHAT_WIDTH else text[: _WHAT_WIDTH - 1] + "…"
+
+
+def _describe(row: dict[str, Any]) -> str:
     if row["domain"]:
         return f"DNS {row['domain']}" + (f" by {row['image']}" if row["image"] else "")
     if row["remote_ip"]:
