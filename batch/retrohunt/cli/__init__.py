@@ -29,7 +29,9 @@ def _root(
 
 
 app.command("scan", help=scan.HELP, epilog=EXIT_CODES_HELP)(handle_errors(scan.scan_command))
-app.command("corpus", help=corpus.HELP)(handle_errors(corpus.corpus_command))
+corpus_app = typer.Typer(help="Generate labelled corpora.", no_args_is_help=True)
+corpus_app.command("generate", help=corpus.HELP)(handle_errors(corpus.generate_command))
+app.add_typer(corpus_app, name="corpus")
 rules_app = typer.Typer(help="Inspect rule sets.", no_args_is_help=True)
 rules_app.command("list", help=rules.LIST_HELP)(handle_errors(rules.list_command))
 app.add_typer(rules_app, name="rules")

@@ -12,13 +12,16 @@ from retrohunt.cli.render import stdout
 
 HELP = """Generate a labelled Falcon NDJSON corpus (deterministic for a seed).
 
-Writes OUT (zstd unless --compression says otherwise) and, with --labels, a JSON Lines
+Writes --out (zstd unless --compression says otherwise) and, with --labels, a JSON Lines
 sidecar naming the rules each malicious line must raise.
 """
 
 
-def corpus_command(
-    out: Path = typer.Argument(..., help="Archive to write, e.g. corpora/generated/1gb.jsonl.zst"),
+def generate_command(
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Archive to write, e.g. corpora/generated/1gb.jsonl.zst."
+    ),
+    source: str = typer.Option("falcon", "--source", help="Telemetry source: falcon."),
     events: int = typer.Option(100_000, "--events", "-n", min=1, help="Number of events."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same bytes."),
     malicious_rate: float = typer.Option(
@@ -33,6 +36,8 @@ def corpus_command(
     """Generate a corpus (see HELP)."""
     from retrohunt.corpus import write_corpus
 
+    if source != "falcon":
+        raise typer.BadParameter("only 'falcon' is generated so far", param_hint="--source")
     if compression not in ("zstd", "gzip", "none"):
         raise typer.BadParameter("must be zstd, gzip or none", param_hint="--compression")
     kind: Literal["zstd", "gzip", "none"] = compression  # type: ignore[assignment]
