@@ -11,47 +11,14 @@ from pathlib import Path
 import polars as pl
 import zstandard
 
-MINER_IMAGES = [
-    "xmrig",
-    "xmrig-notls",
-    "minerd",
-    "cpuminer",
-    "cryptonight",
-    "nbminer",
-    "t-rex",
-    "lolminer",
-    "ethminer",
-    "cgminer",
-    "bfgminer",
-    "claymore",
-    "phoenixminer",
-    "teamtntbot",
-]
-MINER_ARGS = [
-    "stratum+tcp://",
-    "stratum+ssl://",
-    "--donate-level",
-    "-o pool.",
-    "xmrpool",
-    "supportxmr",
-    "minexmr",
-    "moneroocean",
-    "hashvault",
-    "nanopool",
-]
-POOL_PORTS = [3333, 3334, 4444, 4445, 14444, 45560, 5555, 8333, 7777, 9999, 13333, 19999]
-POOL_DOMAINS = [
-    "minexmr.com",
-    "supportxmr.com",
-    "nanopool.org",
-    "f2pool.com",
-    "antpool.com",
-    "pool.minergate.com",
-    "xmrpool.eu",
-    "hashvault.pro",
-    "moneroocean.stream",
-    "xmr.pool",
-]
+from retrohunt import corpus
+from retrohunt.corpus import MINER_CMDLINE_STRINGS, MINER_IMAGE_STRINGS, POOL_DOMAIN_STRINGS
+
+# The seed branches' indicator lists, shared with the corpus generator (one definition).
+MINER_IMAGES = list(MINER_IMAGE_STRINGS)
+MINER_ARGS = list(MINER_CMDLINE_STRINGS)
+POOL_PORTS = list(corpus.POOL_PORTS)
+POOL_DOMAINS = list(POOL_DOMAIN_STRINGS)
 PRIVATE_V4 = r"^(10\.|127\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.)"
 PRIVATE_V6 = r"^(::1$|0:0:0:0:0:0:0:1$|f[cd]|fe[89ab])"
 BROWSERS = r"(chrome|firefox|msedge|brave|opera|iexplore)\.exe$"
