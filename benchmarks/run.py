@@ -43,9 +43,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--python-re-lines", type=int, default=200_000)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--corpus-dir", type=Path, default=ROOT / "corpora" / "generated")
     args = parser.parse_args()
 
-    corpus = ROOT / "corpora" / "generated" / f"bench-{args.events}.jsonl.zst"
+    corpus = args.corpus_dir / f"bench-{args.events}.jsonl.zst"
     if not corpus.exists():
         corpus.parent.mkdir(parents=True, exist_ok=True)
         write_corpus(corpus, args.events, seed=1204, malicious_rate=0.0005)
@@ -104,7 +105,7 @@ def main() -> None:
             },
         },
         "corpus": {
-            "path": str(corpus.relative_to(ROOT)),
+            "path": str(corpus),
             "events": args.events,
             "compressed_bytes": corpus.stat().st_size,
             "decompressed_bytes": decompressed,
