@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import polars as pl
 
-from retrohunt.compiler.plan import Plan
+from retrohunt.compiler.plan import And, Plan
 from retrohunt.hyperscan_db import CompiledPatterns
 from retrohunt.match.columns import pattern_hits
-from retrohunt.match.conditions import condition_expr, hit_column, matched_expr, typed_fields
+from retrohunt.match.conditions import (
+    condition_expr,
+    evaluation_cost,
+    hit_column,
+    matched_expr,
+    typed_fields,
+)
 from retrohunt.match.predicates import derived_columns
 
 CATEGORY_COLUMN = "_rh_category"
@@ -44,28 +50,55 @@ def match_frame(frame: pl.DataFrame, plan: Plan, compiled: CompiledPatterns) -> 
         *(pl.lit(None, dtype=pl.String).alias(name) for name in missing),
         *(pl.Series(hit_column(pid), mask) for pid, mask in hits.items()),
     )
-    per_rule: list[pl.LazyFrame] = []
+    found: list[pl.DataFrame] = []
     by_category: dict[str, list[int]] = {}
     for index, rule in enumerate(plan.rules):
         by_category.setdefault(rule.category, []).append(index)
     for category, indices in by_category.items():
         rows = prepared.filter(pl.col(CATEGORY_COLUMN) == category)
-        if rows.height == 0:
-            continue
-        rules = [plan.rules[i] for i in indices]
-        numbers, addresses = typed_fields(rule.condition for rule in rules)
-        lf = rows.lazy().with_columns(derived_columns(numbers, addresses))
-        for index, rule in zip(indices, rules, strict=True):
-            per_rule.append(
-                lf.filter(condition_expr(rule.condition, hit_patterns)).select(
-                    pl.col(ROW_COLUMN),
-                    pl.lit(index, dtype=pl.UInt32).alias(RULE_COLUMN),
-                    matched_expr(rule.condition, plan.patterns, hit_patterns).alias("matched"),
-                )
-            )
-    if not per_rule:
+        for index in indices:
+            if rows.height:
+                found.append(_match_rule(rows, index, plan, hit_patterns))
+    if not found:
         return pl.DataFrame(schema=HITS_SCHEMA)
-    return pl.concat(per_rule).collect()
+    return pl.concat(found)
+
+
+def _match_rule(
+    rows: pl.DataFrame, index: int, plan: Plan, hit_patterns: frozenset[int]
+) -> pl.DataFrame:
+    """Evaluate one rule on its category's rows.
+
+    The conjuncts of a top-level `and` are applied one at a time, cheapest first, each on
+    the rows the previous ones kept: a pool-port test runs before the CIDR test, so the
+    costly address parsing only sees connections to pool ports. Same result as evaluating
+    the whole condition at once (`and` commutes); fewer rows through the slow parts.
+    """
+    rule = plan.rules[index]
+    condition = rule.condition
+    conjuncts = condition.children if isinstance(condition, And) else (condition,)
+    survivors = rows
+    for conjunct in sorted(conjuncts, key=evaluation_cost):
+        if survivors.height == 0:
+            break
+        numbers, addresses = typed_fields([conjunct])
+        survivors = (
+            survivors.lazy()
+            .with_columns(derived_columns(numbers, addresses))
+            .filter(condition_expr(conjunct, hit_patterns))
+            .collect()
+        )
+    numbers, addresses = typed_fields([condition])
+    return (
+        survivors.lazy()
+        .with_columns(derived_columns(numbers, addresses))
+        .select(
+            pl.col(ROW_COLUMN),
+            pl.lit(index, dtype=pl.UInt32).alias(RULE_COLUMN),
+            matched_expr(condition, plan.patterns, hit_patterns).alias("matched"),
+        )
+        .collect()
+    )
 
 
 __all__ = ["CATEGORY_COLUMN", "HITS_SCHEMA", "ROW_COLUMN", "RULE_COLUMN", "match_frame"]

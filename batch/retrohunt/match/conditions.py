@@ -77,6 +77,20 @@ def typed_fields(conditions: Iterable[Node]) -> tuple[set[str], set[str]]:
     return numbers, addresses
 
 
+def evaluation_cost(node: Node) -> int:
+    """A rough rank of what evaluating `node` costs per row: pattern hits and null tests are
+    column reads (0), numbers need text parsing (1), CIDR ranges address parsing (2)."""
+    if isinstance(node, And | Or):
+        return max((evaluation_cost(c) for c in node.children), default=0)
+    if isinstance(node, Not):
+        return evaluation_cost(node.child)
+    if isinstance(node, NumberEquals):
+        return 1
+    if isinstance(node, CidrMatch):
+        return 2
+    return 0
+
+
 def positive_leaves(node: Node, negated: bool = False) -> list[Node]:
     """Leaves that count as evidence when true: those under an even number of `not`s."""
     if isinstance(node, And | Or):
