@@ -19,7 +19,7 @@ Compression = Literal["zstd", "gzip", "none"]
 T = TypeVar("T")
 
 DEFAULT_CHUNK_SIZE = 8 << 20
-"""Decompressed bytes per chunk. Memory per archive is about twice this (plus the longest line)."""
+"""Decompressed bytes per chunk. A chunk exceeds it only by a line longer than a chunk."""
 
 # Compressed bytes handed to the decoder at a time. Small on purpose: zstd's decompressobj has
 # no output limit, so the input slice is what bounds one step's output.
@@ -127,18 +127,21 @@ class ArchiveReader:
                         if buf.startswith(_UTF8_BOM):
                             del buf[: len(_UTF8_BOM)]
                             offset = len(_UTF8_BOM)
-                    if len(buf) < self.chunk_size:
-                        continue
-                    cut = buf.rfind(b"\n", search_from)
-                    if cut < 0:
-                        search_from = len(buf)
-                        continue
-                    data = bytes(buf[: cut + 1])
-                    del buf[: cut + 1]
-                    search_from = 0
-                    yield Chunk(data, line, offset)
-                    line += data.count(b"\n")
-                    offset += len(data)
+                    # One decompressed piece can hold many chunks' worth (zstd has no
+                    # output limit per step), so cut as many chunks as the buffer holds.
+                    while len(buf) >= self.chunk_size:
+                        cut = buf.rfind(b"\n", 0, self.chunk_size)
+                        if cut < 0:  # a line longer than a chunk: it goes out whole
+                            cut = buf.find(b"\n", max(search_from, self.chunk_size))
+                            if cut < 0:
+                                search_from = len(buf)
+                                break
+                        data = bytes(buf[: cut + 1])
+                        del buf[: cut + 1]
+                        search_from = 0
+                        yield Chunk(data, line, offset)
+                        line += data.count(b"\n")
+                        offset += len(data)
         except _StreamDamaged as damage:
             if buf:
                 yield Chunk(bytes(buf), line, offset)

@@ -25,5 +25,5 @@ def list_command(
     plan = compile_rules(rules or None)
     stdout.print(rules_table(plan))
     for refused in plan.refused:
-        stderr.print(f"refused: {refused}", markup=False, highlight=False)
+        stderr.print(f"refused: {refused}", markup=False, highlight=False, soft_wrap=True)
     return EXIT_RULES if plan.refused else EXIT_OK

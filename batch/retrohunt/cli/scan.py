@@ -50,7 +50,7 @@ def scan_command(
     """Scan archives (see HELP)."""
     plan = compile_rules(rules or None, strict=strict)
     for refused in plan.refused:
-        stderr.print(f"warning: refused {refused}", markup=False, highlight=False)
+        stderr.print(f"warning: refused {refused}", markup=False, highlight=False, soft_wrap=True)
     options = ScanOptions(
         archives=tuple(archives),
         out=out,
