@@ -78,16 +78,31 @@ def as_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
-def field_value(event: Event, source: Source, field: str) -> str | None:
-    """The taxonomy (or native) field of an event: first non-empty native field wins."""
-    natives = source.fields.get(field)
-    if natives is None:
-        return as_text(event.get(field))
+def first_value(event: Event, natives: Iterable[str]) -> str | None:
+    """The first of these native fields that holds a non-empty value, as text."""
     for native in natives:
         text = as_text(event.get(native))
         if text is not None and text != "":
             return text
     return None
+
+
+def field_value(event: Event, source: Source, field: str) -> str | None:
+    """The taxonomy (or native) field of an event: first non-empty native field wins."""
+    natives = source.fields.get(field)
+    if natives is None:
+        return as_text(event.get(field))
+    return first_value(event, natives)
+
+
+def recognises(source: Source, event: Event) -> bool:
+    """Does `source` claim this event?"""
+    value = first_value(event, source.recognise)
+    if value is None:
+        return False
+    return (
+        source.recognise_pattern is None or re.search(source.recognise_pattern, value) is not None
+    )
 
 
 def wildcard_match(parts: tuple[str | Wildcard, ...], value: str, cased: bool) -> bool:
@@ -183,12 +198,16 @@ def reference_alerts(
         event = decode_event(line.rstrip(b"\r"))
         if event is None:
             continue
-        source = next((s for s in sources if as_text(event.get(s.marker)) is not None), None)
+        source = next((s for s in sources if recognises(s, event)), None)
         if source is None:
             continue
-        category = source.categories.get(as_text(event.get(source.event_type)) or "")
+        event_type = first_value(event, source.event_type)
+        category = source.categories.get(event_type) if event_type is not None else None
+        product_text = first_value(event, source.product_field)
+        product = source.products.get(product_text) if product_text is not None else None
+        product = product or source.product
         for rule in plan.rules:
-            if rule.category != category:
+            if not rule.applies_to(category, product, source.service):
                 continue
 
             def get(field: str, _event: Event = event, _source: Source = source) -> str | None:

@@ -148,14 +148,26 @@ def test_broken_yaml_is_refused_with_its_line(tmp_path: Path) -> None:
     assert refused.path == path and "line" in refused.message and refused.construct == "yaml"
 
 
-def test_rule_without_category_is_refused(tmp_path: Path) -> None:
+def test_rule_without_any_logsource_is_refused(tmp_path: Path) -> None:
     (tmp_path / "r.yml").write_text(
-        "title: t\nname: N\nlogsource: {product: linux}\n"
+        "title: t\nname: N\nlogsource: {definition: whatever}\n"
         "detection:\n  sel:\n    Image: x\n  condition: sel\n",
         encoding="utf-8",
     )
     (refused,) = compile_rules([tmp_path]).refused
     assert refused.construct == "logsource"
+
+
+def test_logsource_product_and_service_are_kept(tmp_path: Path) -> None:
+    (tmp_path / "r.yml").write_text(
+        "title: t\nname: N\nlogsource: {product: aws, service: cloudtrail}\n"
+        "detection:\n  sel:\n    eventName: RunInstances\n  condition: sel\n",
+        encoding="utf-8",
+    )
+    (rule,) = compile_rules([tmp_path]).rules
+    assert rule.logsource == (None, "aws", "cloudtrail")
+    assert rule.applies_to(None, "aws", "cloudtrail")
+    assert not rule.applies_to(None, "windows", None)
 
 
 def test_duplicate_rule_ids_are_refused(tmp_path: Path) -> None:

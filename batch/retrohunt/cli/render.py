@@ -159,13 +159,13 @@ def rules_table(plan: Plan) -> Table:
     table = Table(
         title=f"Rules ({len(plan.rules)} loaded, {len(plan.refused)} refused)", title_justify="left"
     )
-    for name in ("name", "level", "category", "tags", "fields", "file"):
+    for name in ("name", "level", "logsource", "tags", "fields", "file"):
         table.add_column(name, overflow="fold")
     for rule in plan.rules:
         table.add_row(
             rule.name,
             rule.level,
-            rule.category,
+            rule.logsource_text,
             ", ".join(rule.tags),
             ", ".join(sorted(plan.rule_fields(rule))),
             str(rule.path.name),

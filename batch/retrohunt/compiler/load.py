@@ -115,8 +115,12 @@ def _compile_file(path: Path, text: bytes, table: PatternTable) -> list[Compiled
     except SigmaError as exc:
         return [RefusedRule(path, None, None, f"not a Sigma rule file: {exc}")]
     outcomes: list[CompiledRule | RefusedRule] = []
+    # pySigma reports a rule's errors on the rule and again on the collection: report the
+    # collection's own only when no rule carries them.
+    rule_errors = {str(e) for rule in collection.rules for e in getattr(rule, "errors", [])}
     for error in getattr(collection, "errors", []):
-        outcomes.append(RefusedRule(path, None, None, f"does not parse: {error}"))
+        if str(error) not in rule_errors:
+            outcomes.append(RefusedRule(path, None, _construct(error), f"does not parse: {error}"))
     for rule in collection.rules:
         if isinstance(rule, SigmaRule):
             outcomes.append(_compile_rule(path, rule, table))
@@ -130,11 +134,12 @@ def _compile_file(path: Path, text: bytes, table: PatternTable) -> list[Compiled
 def _compile_rule(path: Path, rule: SigmaRule, table: PatternTable) -> CompiledRule | RefusedRule:
     label = rule.name or rule.title
     if rule.errors:
-        return RefusedRule(path, label, None, f"does not parse: {rule.errors[0]}")
-    category = rule.logsource.category
-    if not category:
+        error = rule.errors[0]
+        return RefusedRule(path, label, _construct(error), f"does not parse: {error}")
+    logsource = rule.logsource
+    if not (logsource.category or logsource.product or logsource.service):
         return RefusedRule(
-            path, label, "logsource", "logsource.category is required (e.g. process_creation)"
+            path, label, "logsource", "logsource needs a category, product or service"
         )
     # Interning is undone if the rule is refused half-way, so refused rules leave no patterns.
     mark = len(table.patterns)
@@ -152,8 +157,18 @@ def _compile_rule(path: Path, rule: SigmaRule, table: PatternTable) -> CompiledR
         title=rule.title,
         level=rule.level.name.lower() if rule.level else "medium",
         tags=tuple(f"{tag.namespace}.{tag.name}" for tag in rule.tags),
-        category=category,
+        category=logsource.category or None,
+        product=logsource.product or None,
+        service=logsource.service or None,
         path=path,
         condition=condition,
         falsepositives=tuple(str(fp) for fp in (rule.falsepositives or [])),
     )
+
+
+def _construct(error: Exception) -> str | None:
+    """The rule part a pySigma error is about: SigmaLogsourceError → "logsource" …"""
+    name = type(error).__name__
+    if not (name.startswith("Sigma") and name.endswith("Error")) or name == "SigmaError":
+        return None
+    return name.removeprefix("Sigma").removesuffix("Error").lower() or None

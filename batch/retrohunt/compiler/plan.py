@@ -116,10 +116,29 @@ class CompiledRule:
     title: str
     level: str
     tags: tuple[str, ...]
-    category: str
+    category: str | None
     path: Path
     condition: Node
     falsepositives: tuple[str, ...] = ()
+    product: str | None = None
+    service: str | None = None
+
+    @property
+    def logsource(self) -> tuple[str | None, str | None, str | None]:
+        """(category, product, service); None means "any"."""
+        return (self.category, self.product, self.service)
+
+    def applies_to(self, category: str | None, product: str | None, service: str | None) -> bool:
+        """Does the rule's logsource admit an event of this category, product and service?"""
+        return all(
+            wanted is None or wanted == actual
+            for wanted, actual in zip(self.logsource, (category, product, service), strict=True)
+        )
+
+    @property
+    def logsource_text(self) -> str:
+        """The logsource as `product/service/category`, "*" for any."""
+        return "/".join(part or "*" for part in (self.product, self.service, self.category))
 
 
 def _fields(node: Node, patterns: tuple[StringPattern, ...]) -> list[str]:
@@ -168,7 +187,3 @@ class Plan:
     def rule_fields(self, rule: CompiledRule) -> frozenset[str]:
         """The fields one rule reads."""
         return frozenset(_fields(rule.condition, self.patterns))
-
-    def categories(self) -> frozenset[str]:
-        """The log-source categories the rules apply to."""
-        return frozenset(rule.category for rule in self.rules)

@@ -15,8 +15,13 @@ from retrohunt.match.conditions import (
     typed_fields,
 )
 from retrohunt.match.predicates import derived_columns
+from retrohunt.sources.taxonomy import CATEGORY, PRODUCT, SERVICE, SOURCE
 
-CATEGORY_COLUMN = "_rh_category"
+CATEGORY_COLUMN = CATEGORY
+PRODUCT_COLUMN = PRODUCT
+SERVICE_COLUMN = SERVICE
+SOURCE_COLUMN = SOURCE
+LOGSOURCE_COLUMNS = (CATEGORY, PRODUCT, SERVICE)
 ROW_COLUMN = "_rh_row"
 RULE_COLUMN = "_rh_rule"
 
@@ -30,12 +35,12 @@ HITS_SCHEMA: dict[str, pl.DataType] = {
 def match_frame(frame: pl.DataFrame, plan: Plan, compiled: CompiledPatterns) -> pl.DataFrame:
     """Return one row per (event row, rule) that fires: `_rh_row`, `_rh_rule`, `matched`.
 
-    `frame` holds normalised events with a `_rh_category` column; fields a rule reads that
-    the frame lacks are treated as null. `_rh_rule` indexes `plan.rules`.
+    `frame` holds normalised events (`sources.normalise`: source, logsource category,
+    product and service columns); fields a rule reads that the frame lacks are treated as
+    null. `_rh_rule` indexes `plan.rules`.
 
     One Hyperscan scan covers every string predicate of every rule over the whole frame;
-    the typed predicates and conditions then run per log-source category, on that
-    category's rows only, with each tested field parsed once.
+    the typed predicates and conditions then run per logsource, on the rows it admits.
     """
     if frame.height == 0 or not plan.rules:
         return pl.DataFrame(schema=HITS_SCHEMA)
@@ -45,23 +50,35 @@ def match_frame(frame: pl.DataFrame, plan: Plan, compiled: CompiledPatterns) -> 
     # Only what the conditions read travels on: filtering a wide frame copies every column.
     prepared = frame.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW_COLUMN),
-        pl.col(CATEGORY_COLUMN),
+        pl.col(SOURCE_COLUMN, CATEGORY_COLUMN, PRODUCT_COLUMN, SERVICE_COLUMN),
         *(pl.col(name) for name in sorted(plan.fields() - set(missing))),
         *(pl.lit(None, dtype=pl.String).alias(name) for name in missing),
         *(pl.Series(hit_column(pid), mask) for pid, mask in hits.items()),
     )
     found: list[pl.DataFrame] = []
-    by_category: dict[str, list[int]] = {}
+    by_logsource: dict[tuple[str | None, str | None, str | None], list[int]] = {}
     for index, rule in enumerate(plan.rules):
-        by_category.setdefault(rule.category, []).append(index)
-    for category, indices in by_category.items():
-        rows = prepared.filter(pl.col(CATEGORY_COLUMN) == category)
+        by_logsource.setdefault(rule.logsource, []).append(index)
+    for logsource, indices in by_logsource.items():
+        rows = prepared.filter(_admits(logsource))
         for index in indices:
             if rows.height:
                 found.append(_match_rule(rows, index, plan, hit_patterns))
     if not found:
         return pl.DataFrame(schema=HITS_SCHEMA)
     return pl.concat(found)
+
+
+def _admits(logsource: tuple[str | None, str | None, str | None]) -> pl.Expr:
+    """Rows whose category, product and service the logsource admits (None: any).
+
+    An unrecognised row has no source and never matches, whatever the logsource.
+    """
+    tests = [pl.col(SOURCE_COLUMN).is_not_null()]
+    for wanted, column in zip(logsource, LOGSOURCE_COLUMNS, strict=True):
+        if wanted is not None:
+            tests.append((pl.col(column) == wanted).fill_null(False))
+    return pl.all_horizontal(tests)
 
 
 def _match_rule(

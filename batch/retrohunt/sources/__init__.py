@@ -9,7 +9,16 @@ import polars as pl
 
 from retrohunt.sources.base import Source
 from retrohunt.sources.falcon import FALCON
-from retrohunt.sources.taxonomy import CATEGORY, EVENT_TIME, EVENT_TYPE, HOST, SOURCE, TAXONOMY
+from retrohunt.sources.taxonomy import (
+    CATEGORY,
+    EVENT_TIME,
+    EVENT_TYPE,
+    HOST,
+    PRODUCT,
+    SERVICE,
+    SOURCE,
+    TAXONOMY,
+)
 from retrohunt.sources.timestamps import UTC_MICROS
 
 SOURCES: dict[str, Source] = {source.name: source for source in (FALCON,)}
@@ -37,7 +46,7 @@ def normalise(
     frame: pl.LazyFrame, sources: Sequence[Source], fields: Iterable[str] | None = None
 ) -> pl.LazyFrame:
     """Add taxonomy columns (only `fields`, default all) and what matching needs: source,
-    category and event type.
+    logsource category, product and service, and event type.
 
     A row belongs to the first source that recognises it; rows no source recognises keep
     null engine columns, so no rule applies to them.
@@ -51,6 +60,8 @@ def normalise(
         ),
         _per_source(sources, lambda s: pl.lit(s.name)).alias(SOURCE),
         _per_source(sources, Source.category).alias(CATEGORY),
+        _per_source(sources, Source.product_value).alias(PRODUCT),
+        _per_source(sources, Source.service_value).alias(SERVICE),
         _per_source(sources, Source.event_type_value).alias(EVENT_TYPE),
     )
 

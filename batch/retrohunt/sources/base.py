@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -14,24 +14,37 @@ from retrohunt.sources.timestamps import parse_event_time
 class Source:
     """One telemetry source, described as data.
 
-    `fields` maps a taxonomy field to the native fields that can hold it, first non-null
-    wins; `categories` maps the native event type to a Sigma logsource category (events of
-    other types are read but no rule applies to them).
+    Every "native" entry is a tuple of the source's own field names, first non-empty wins
+    (empty strings count as missing: some sources write "" for "no value").
+
+    - `recognise`: a row belongs to this source when these natives hold a value (matching
+      `recognise_pattern`, a regular expression, when given);
+    - `event_type`: the native event type; `categories` maps it to a Sigma logsource
+      category (other event types are read, but only rules without a category see them);
+    - `product_field` / `products` / `product`: the Sigma logsource product of a row (a
+      mapped value of the native field, else the default `product`); `service` likewise;
+    - `fields`: taxonomy field → natives;
+    - `time_fields`, `host_fields`: what the alert's event time and host come from.
     """
 
     name: str
     description: str
-    marker: str  # a native field present on every event of this source and no other
-    event_type: str  # native field naming the event type
+    recognise: tuple[str, ...]
+    event_type: tuple[str, ...]
     categories: Mapping[str, str]
     fields: Mapping[str, tuple[str, ...]]
     time_fields: tuple[str, ...]
     host_fields: tuple[str, ...]
+    recognise_pattern: str | None = None
+    product: str | None = None
+    product_field: tuple[str, ...] = ()
+    products: Mapping[str, str] = field(default_factory=dict)
+    service: str | None = None
 
     def raw_columns(self, fields: Iterable[str] | None = None) -> frozenset[str]:
         """Native fields needed for the taxonomy `fields` (None: everything, event time and
         host included), plus what recognising the source and its event type takes."""
-        names = {self.marker, self.event_type}
+        names = {*self.recognise, *self.event_type, *self.product_field}
         if fields is None:
             names |= {*self.time_fields, *self.host_fields}
             wanted: Iterable[str] = self.fields
@@ -43,13 +56,34 @@ class Source:
 
     def detect(self) -> pl.Expr:
         """True on the rows that are events of this source."""
-        return pl.col(self.marker).is_not_null()
+        value = first_of(self.recognise)
+        if self.recognise_pattern is None:
+            return value.is_not_null()
+        return value.str.contains(self.recognise_pattern).fill_null(False)
 
     def category(self) -> pl.Expr:
         """The Sigma logsource category of each row (null for unmapped event types)."""
-        return pl.col(self.event_type).replace_strict(
+        return self.event_type_value().replace_strict(
             dict(self.categories), default=None, return_dtype=pl.String
         )
+
+    def product_value(self) -> pl.Expr:
+        """The Sigma logsource product of each row."""
+        default = pl.lit(self.product, dtype=pl.String)
+        if not self.product_field:
+            return default
+        mapped = first_of(self.product_field).replace_strict(
+            dict(self.products), default=None, return_dtype=pl.String
+        )
+        return pl.coalesce(mapped, default)
+
+    def service_value(self) -> pl.Expr:
+        """The Sigma logsource service of each row."""
+        return pl.lit(self.service, dtype=pl.String)
+
+    def event_type_value(self) -> pl.Expr:
+        """The native event type of each row."""
+        return first_of(self.event_type)
 
     def field(self, name: str, present: Collection[str] | None = None) -> pl.Expr:
         """The taxonomy field `name` on this source's rows (null where it has none).
@@ -57,11 +91,7 @@ class Source:
         `present`: the frame's columns, when not all native fields were read.
         """
         native = tuple(n for n in self.fields.get(name, ()) if present is None or n in present)
-        return _first_of(native) if native else pl.lit(None, dtype=pl.String)
-
-    def event_type_value(self) -> pl.Expr:
-        """The native event type of each row."""
-        return pl.col(self.event_type)
+        return first_of(native) if native else pl.lit(None, dtype=pl.String)
 
     def event_time(self) -> pl.Expr:
         """The event's time as Datetime(µs, UTC)."""
@@ -69,10 +99,10 @@ class Source:
 
     def host(self) -> pl.Expr:
         """The best identity of the host: its name, else its agent id."""
-        return _first_of(self.host_fields)
+        return first_of(self.host_fields)
 
 
-def _first_of(names: tuple[str, ...]) -> pl.Expr:
-    # Empty strings count as missing: FDR writes "" for fields it has no value for.
+def first_of(names: tuple[str, ...]) -> pl.Expr:
+    """The first of these text columns that holds a non-empty value."""
     columns = [pl.when(pl.col(n) != "").then(pl.col(n)) for n in names]
     return columns[0] if len(columns) == 1 else pl.coalesce(columns)

@@ -7,8 +7,11 @@ from retrohunt.sources.base import Source
 FALCON = Source(
     name="falcon",
     description="CrowdStrike Falcon Data Replicator / event-stream NDJSON",
-    marker="event_simpleName",
-    event_type="event_simpleName",
+    recognise=("event_simpleName",),
+    event_type=("event_simpleName",),
+    # event_platform is Win, Lin, Mac or iOS (some mapping documents wrongly say Linux).
+    product_field=("event_platform",),
+    products={"Win": "windows", "Lin": "linux", "Mac": "macos", "iOS": "ios"},
     categories={
         "ProcessRollup2": "process_creation",
         "SyntheticProcessRollup2": "process_creation",
