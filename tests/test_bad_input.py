@@ -32,7 +32,7 @@ from retrohunt.scan import ScanOptions, ScanResult, scan
 
 MINER = falcon_process(
     image="/tmp/.cache/xmrig",
-    command_line="/tmp/.cache/xmrig -o stratum+tcp://pool.supportxmr.com:3333 --donate-level 1",
+    command_line="/tmp/.cache/xmrig -o pool.example.net:3333 --threads 2",
 )
 POOL_DNS = falcon_dns("pool.supportxmr.com")
 POOL_CONNECTION = falcon_network("198.51.100.7", 3333)

@@ -33,6 +33,7 @@ from retrohunt.scan import ScanOptions, scan
 from retrohunt.sources import SOURCES, normalise, raw_schema
 
 FALCON = SOURCES["falcon"]
+ALL_SOURCES = list(SOURCES.values())
 # Text fragments rules and events share, so that random events often (not always) match.
 FRAGMENTS = [
     "xmrig",
@@ -187,9 +188,52 @@ def sigma_rules(draw: st.DrawFn, index: int) -> dict[str, Any]:
         "name": f"Rule{index}",
         "id": f"00000000-0000-4000-8000-{index:012d}",
         "level": "high",
-        "logsource": {"category": draw(st.sampled_from(CATEGORIES))},
+        "logsource": draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "category": st.sampled_from(CATEGORIES),
+                    "product": st.sampled_from(["windows", "linux", "macos"]),
+                    "service": st.sampled_from(["sysmon"]),
+                },
+            ).filter(bool)
+        ),
         "detection": detection,
     }
+
+
+SYSMON_CHANNELS = [
+    "Microsoft-Windows-Sysmon/Operational",
+    "Linux-Sysmon/Operational",
+    "Security",
+    "",
+    None,
+]
+SYSMON_FIELDS = [
+    "Image",
+    "CommandLine",
+    "ParentImage",
+    "QueryName",
+    "User",
+    "DestinationIp",
+    "OciContainerId",
+]
+
+
+@st.composite
+def sysmon_events(draw: st.DrawFn) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "EventID": draw(st.sampled_from([1, "1", 3, "3", 22, 5, "x"])),
+        "UtcTime": "2024-05-01 10:00:00.000",
+    }
+    channel_key = draw(st.sampled_from(["Channel", "SourceName"]))
+    event[channel_key] = draw(st.sampled_from(SYSMON_CHANNELS))
+    for name in SYSMON_FIELDS:
+        if draw(st.booleans()):
+            event[name] = draw(st.one_of(text, st.none(), st.sampled_from(IPS)))
+    if draw(st.booleans()):
+        event["DestinationPort"] = draw(st.sampled_from(PORTS))
+    return event
 
 
 @st.composite
@@ -244,8 +288,8 @@ def encode(value: Any, rnd: random.Random) -> str:
 def fast_alerts(lines: list[bytes], plan: Any) -> set[tuple[int, str]]:
     compiled = compile_patterns(plan.patterns)
     chunk = Chunk(b"\n".join(lines) + b"\n", 1, 0)
-    parsed = parse_chunk(chunk, raw_schema([FALCON], plan.fields()))
-    events = normalise(parsed.frame.lazy(), [FALCON]).collect()
+    parsed = parse_chunk(chunk, raw_schema(ALL_SOURCES, plan.fields()))
+    events = normalise(parsed.frame.lazy(), ALL_SOURCES, plan.fields()).collect()
     hits = match_frame(events, plan, compiled)
     lines_of = events.get_column(LINE_COLUMN)
     return {
@@ -269,7 +313,7 @@ def _plan(rules: list[dict[str, Any]], folder: Path) -> Any:
     rules=st.lists(st.integers(0, 10**6), min_size=1, max_size=4).flatmap(
         lambda ids: st.tuples(*(sigma_rules(i) for i in range(len(ids))))
     ),
-    events=st.lists(falcon_events(), min_size=1, max_size=25),
+    events=st.lists(falcon_events() | sysmon_events(), min_size=1, max_size=25),
     rnd=st.randoms(use_true_random=False),
 )
 def test_fast_path_equals_reference(
@@ -278,13 +322,13 @@ def test_fast_path_equals_reference(
     lines = [encode(e, rnd).encode("utf-8") for e in events]
     with tempfile.TemporaryDirectory() as folder:
         plan = _plan(list(rules), Path(folder))
-        assert fast_alerts(lines, plan) == reference_alerts(lines, plan, [FALCON])
+        assert fast_alerts(lines, plan) == reference_alerts(lines, plan, ALL_SOURCES)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rule=sigma_rules(0),
-    events=st.lists(falcon_events(), min_size=1, max_size=40),
+    events=st.lists(falcon_events() | sysmon_events(), min_size=1, max_size=40),
     rnd=st.randoms(use_true_random=False),
     compression=st.sampled_from(["zstd", "gzip", "none"]),
     chunk_size=st.sampled_from([64, 1024, 1 << 20]),
@@ -312,7 +356,7 @@ def test_scan_of_an_archive_equals_reference(
         got = {
             (row["line_number"], row["rule_name"]) for row in result.alerts.iter_rows(named=True)
         }
-        assert got == reference_alerts(lines, plan, [FALCON])
+        assert got == reference_alerts(lines, plan, ALL_SOURCES)
 
 
 @settings(max_examples=300, deadline=None)

@@ -97,6 +97,8 @@ def field_value(event: Event, source: Source, field: str) -> str | None:
 
 def recognises(source: Source, event: Event) -> bool:
     """Does `source` claim this event?"""
+    if not source.recognise:
+        return True
     value = first_value(event, source.recognise)
     if value is None:
         return False

@@ -18,7 +18,7 @@ from retrohunt.manifest import build_manifest
 from retrohunt.match import ROW_COLUMN, match_frame
 from retrohunt.parse import LINE_COLUMN, OFFSET_COLUMN, parse_chunk
 from retrohunt.sink import QuarantineWriter, write_alerts, write_json
-from retrohunt.sources import SOURCES, Source, event_context, normalise, raw_schema
+from retrohunt.sources import Source, event_context, normalise, raw_schema, select_sources
 from retrohunt.sources.taxonomy import SOURCE
 
 
@@ -36,6 +36,8 @@ class ScanOptions:
     """Fail on the first refused rule instead of warning and going on without it."""
     chunk_size: int = DEFAULT_CHUNK_SIZE
     """Decompressed bytes per chunk: bounds memory per archive."""
+    source: str | None = None
+    """Treat every event as this source (a key of `SOURCES`); None: recognise each line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +123,7 @@ def scan(
         reasons = "; ".join(str(r) for r in plan.refused[:3])
         raise RuleError(f"no usable rule in the rule set ({reasons})")
     compiled = compile_patterns(plan.patterns)
-    sources = list(SOURCES.values())
+    sources = select_sources(options.source)
     results = [
         _scan_one(path, options, plan, compiled, sources, progress) for path in options.archives
     ]

@@ -45,7 +45,7 @@ BUNDLED_RULES = ["MinerProcessExecution", "MiningPoolDNSLookup", "MiningPoolNetw
 
 MINER = falcon_process(
     image="/tmp/.cache/xmrig",
-    command_line="/tmp/.cache/xmrig -o stratum+tcp://pool.supportxmr.com:3333",
+    command_line="/tmp/.cache/xmrig -o pool.example.net:3333 --threads 2",
     ParentImageFileName="/usr/sbin/cron",
 )
 POOL_DNS = falcon_dns("pool.supportxmr.com", timestamp="1700000005000")
@@ -192,7 +192,8 @@ def test_json_output_totals_equal_the_library_result(
     assert totals["invalid_utf8_lines"] == sum(a.invalid_utf8 for a in archives) == 1
     assert totals["decompressed_bytes"] == sum(a.decompressed_bytes for a in archives)
     assert totals["alerts"] == result.alerts.height == 3
-    assert totals["alerts_by_rule"] == dict.fromkeys(BUNDLED_RULES, 1)
+    fired = {name: n for name, n in totals["alerts_by_rule"].items() if n}
+    assert fired == dict.fromkeys(BUNDLED_RULES, 1)
     assert document["rule_set_digest"] == result.plan.digest
     assert sorted(a["alert_id"] for a in document["newest_alerts"]) == sorted(
         result.alerts["alert_id"].to_list()
@@ -217,7 +218,7 @@ def _archive_with_times(tmp_path: Path, seconds: list[int]) -> Path:
     events = [
         falcon_process(
             image="/opt/xmrig",
-            command_line=f"/opt/xmrig --donate-level 1 --tag marker-{index}",
+            command_line=f"/opt/xmrig --threads 1 --tag marker-{index}",
             timestamp=str(1_700_000_000_000 + second * 1000),
         )
         for index, second in enumerate(seconds)

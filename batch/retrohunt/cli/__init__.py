@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from retrohunt.cli import corpus, rules, scan
+from retrohunt.cli import corpus, rules, scan, sources
 from retrohunt.cli.errors import DEBUG, EXIT_CODES_HELP, handle_errors
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ app.add_typer(corpus_app, name="corpus")
 rules_app = typer.Typer(help="Inspect rule sets.", no_args_is_help=True)
 rules_app.command("list", help=rules.LIST_HELP)(handle_errors(rules.list_command))
 app.add_typer(rules_app, name="rules")
+app.command("sources", help=sources.HELP)(handle_errors(sources.sources_command))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from retrohunt.cli.render import (
 )
 from retrohunt.compiler import compile_rules
 from retrohunt.scan import ScanOptions, ScanResult, scan
+from retrohunt.sources import SOURCES
 
 HELP = """Scan one or more archives with Sigma rules and write Parquet alerts.
 
@@ -46,8 +47,16 @@ def scan_command(
         False, "--fail-on-alerts", help="Exit 10 when there is at least one alert."
     ),
     chunk_mb: int = typer.Option(8, "--chunk-mb", min=1, help="Decompressed MB per chunk."),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="Treat every event as this source instead of recognising each line "
+        f"({', '.join(SOURCES)}).",
+    ),
 ) -> int:
     """Scan archives (see HELP)."""
+    if source is not None and source not in SOURCES:
+        raise typer.BadParameter(f"must be one of {', '.join(SOURCES)}", param_hint="--source")
     plan = compile_rules(rules or None, strict=strict)
     for refused in plan.refused:
         stderr.print(f"warning: refused {refused}", markup=False, highlight=False, soft_wrap=True)
@@ -57,6 +66,7 @@ def scan_command(
         rules=tuple(rules),
         strict=strict,
         chunk_size=chunk_mb << 20,
+        source=source,
     )
     show_progress = not (quiet or as_json) and sys.stderr.isatty()
     with progress_bar(show_progress) as progress:

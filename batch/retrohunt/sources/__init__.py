@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from functools import partial
 
 import polars as pl
 
 from retrohunt.sources.base import Source
 from retrohunt.sources.falcon import FALCON
+from retrohunt.sources.sysmon import SYSMON
 from retrohunt.sources.taxonomy import (
     CATEGORY,
     EVENT_TIME,
@@ -21,7 +23,18 @@ from retrohunt.sources.taxonomy import (
 )
 from retrohunt.sources.timestamps import UTC_MICROS
 
-SOURCES: dict[str, Source] = {source.name: source for source in (FALCON,)}
+SOURCES: dict[str, Source] = {source.name: source for source in (FALCON, SYSMON)}
+
+
+def select_sources(forced: str | None = None) -> list[Source]:
+    """All sources, each recognising its own lines; or only `forced`, claiming every line.
+
+    Raises:
+        KeyError: `forced` is not a source name.
+    """
+    if forced is None:
+        return list(SOURCES.values())
+    return [replace(SOURCES[forced], recognise=(), recognise_pattern=None)]
 
 
 def raw_schema(
@@ -83,4 +96,4 @@ def _per_source(sources: Sequence[Source], expr_of: Callable[[Source], pl.Expr])
     return branches[0] if len(branches) == 1 else pl.coalesce(branches)
 
 
-__all__ = ["SOURCES", "Source", "event_context", "normalise", "raw_schema"]
+__all__ = ["SOURCES", "Source", "event_context", "normalise", "raw_schema", "select_sources"]

@@ -56,6 +56,8 @@ class Source:
 
     def detect(self) -> pl.Expr:
         """True on the rows that are events of this source."""
+        if not self.recognise:  # forced with --source: every event is this source's
+            return pl.lit(True)
         value = first_of(self.recognise)
         if self.recognise_pattern is None:
             return value.is_not_null()

@@ -38,6 +38,7 @@ FALCON = Source(
         "SourcePort": ("LocalPort",),
         "Protocol": ("Protocol",),
         "QueryName": ("DomainName",),
+        "ContainerId": ("OciContainerId",),
     },
     # `timestamp` is when the cloud received the event (epoch ms); ContextTimeStamp and
     # ProcessStartTime are the sensor's (epoch s with decimals).

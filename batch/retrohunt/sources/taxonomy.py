@@ -23,6 +23,8 @@ TAXONOMY: dict[str, str] = {
     "SourcePort": "local port of a connection",
     "Protocol": "transport protocol (number or name)",
     "QueryName": "domain name looked up in a DNS query",
+    # Not in Sigma's taxonomy: where a source knows it, the container a process runs in.
+    "ContainerId": "id of the container the process runs in (Falcon OciContainerId)",
 }
 
 # Engine columns carried next to the taxonomy (private prefix: dropped before the sink).
