@@ -26,7 +26,7 @@ from conftest import (
 )
 from retrohunt.cli import errors as cli_errors
 from retrohunt.cli import main
-from retrohunt.compiler import bundled_rules_dir
+from retrohunt.compiler import bundled_rules_dir, find_rule_files
 from retrohunt.errors import OutputError, RuleError
 from retrohunt.scan import ScanOptions, ScanResult, scan
 
@@ -120,7 +120,7 @@ def rules_folder(tmp_path: Path, extra: dict[str, str]) -> Path:
     """The bundled rules plus `extra` files (name -> text), in a rule-repository layout."""
     folder = tmp_path / "detections" / "sigma" / "rules" / "linux" / "process_creation"
     folder.mkdir(parents=True)
-    for rule in bundled_rules_dir().rglob("*.yml"):
+    for rule in find_rule_files([bundled_rules_dir()]):
         shutil.copy(rule, folder / rule.name)
     for name, text in extra.items():
         (folder / name).write_text(text, encoding="utf-8")

@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from retrohunt.compiler.plan import Plan
+from retrohunt.evaluate import Evaluation
 
 if TYPE_CHECKING:
     from retrohunt.scan import ArchiveResult
@@ -21,11 +22,18 @@ def retrohunt_version() -> str:
         return "unknown"
 
 
-def build_manifest(plan: Plan, results: list[ArchiveResult], seconds: float) -> dict[str, Any]:
+def build_manifest(
+    plan: Plan,
+    results: list[ArchiveResult],
+    seconds: float,
+    evaluation: Evaluation | None = None,
+) -> dict[str, Any]:
     """Describe a scan: what was read, with which rules, what came out, how long it took."""
     by_rule: Counter[str] = Counter()
+    suppressed: Counter[str] = Counter()
     for result in results:
         by_rule.update(result.alerts_by_rule())
+        suppressed.update(result.suppressed_by_rule())
     total_bytes = sum(r.decompressed_bytes for r in results)
     return {
         "retrohunt_version": retrohunt_version(),
@@ -56,7 +64,10 @@ def build_manifest(plan: Plan, results: list[ArchiveResult], seconds: float) -> 
             "decompressed_bytes": total_bytes,
             "alerts": sum(by_rule.values()),
             "alerts_by_rule": {r.name: by_rule.get(r.name, 0) for r in plan.rules},
+            "suppressed": sum(suppressed.values()),
+            "suppressed_by_rule": {r.name: suppressed.get(r.name, 0) for r in plan.rules},
         },
+        "evaluation": evaluation.as_dict() if evaluation else None,
         "seconds": round(seconds, 3),
         "mb_per_second": round(total_bytes / 1e6 / seconds, 1) if seconds > 0 else None,
     }
@@ -78,7 +89,10 @@ def _archive_entry(result: ArchiveResult) -> dict[str, Any]:
         "invalid_utf8_lines": result.invalid_utf8,
         "alerts": result.alerts.height,
         "alerts_by_rule": result.alerts_by_rule(),
+        "suppressed": result.suppressed.height,
+        "suppressed_by_rule": result.suppressed_by_rule(),
         "alerts_file": str(result.alerts_path) if result.alerts_path else None,
+        "suppressed_file": str(result.suppressed_path) if result.suppressed_path else None,
         "quarantine_file": str(result.quarantine_path) if result.quarantine_path else None,
         "seconds": round(result.seconds, 3),
     }

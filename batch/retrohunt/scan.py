@@ -11,15 +11,17 @@ import polars as pl
 
 from retrohunt.alerts import build_alerts, empty_alerts, with_alert_ids
 from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, Chunk, prefetch
-from retrohunt.compiler import Plan, compile_rules
+from retrohunt.compiler import Plan, compile_rules, find_allowlists
 from retrohunt.errors import InputError, RuleError
+from retrohunt.evaluate import Evaluation, evaluate, load_labels
 from retrohunt.hyperscan_db import CompiledPatterns, compile_patterns
 from retrohunt.manifest import build_manifest
 from retrohunt.match import ROW_COLUMN, match_frame
 from retrohunt.parse import LINE_COLUMN, OFFSET_COLUMN, parse_chunk
-from retrohunt.sink import QuarantineWriter, write_alerts, write_json
+from retrohunt.sink import QuarantineWriter, write_alerts, write_json, write_ndjson
 from retrohunt.sources import Source, event_context, normalise, raw_schema, select_sources
 from retrohunt.sources.taxonomy import SOURCE
+from retrohunt.suppress import AllowList, load_allowlists
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,11 @@ class ScanOptions:
     """Decompressed bytes per chunk: bounds memory per archive."""
     source: str | None = None
     """Treat every event as this source (a key of `SOURCES`); None: recognise each line."""
+    allowlists: tuple[Path, ...] = ()
+    """Allow-list files: matching alerts are suppressed (written apart and counted). The
+    rule folders' own `allowlists/*.yml` always apply too."""
+    labels: Path | None = None
+    """Labels file (line → expected rules) to score the alerts against; one archive only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +77,27 @@ class ArchiveResult:
     bad_lines: int = 0  # quarantined
     invalid_utf8: int = 0  # scanned with invalid bytes replaced
     alerts: pl.DataFrame = field(default_factory=empty_alerts)
+    suppressed: pl.DataFrame = field(default_factory=empty_alerts)
     alerts_path: Path | None = None
+    suppressed_path: Path | None = None
     quarantine_path: Path | None = None
     error: str | None = None
     seconds: float = 0.0
 
     def alerts_by_rule(self) -> dict[str, int]:
-        """Alert count per rule name."""
-        if self.alerts.height == 0:
-            return {}
-        counts = self.alerts.group_by("rule_name").len().sort("rule_name")
-        return dict(zip(counts["rule_name"], counts["len"], strict=True))
+        """Alert count per rule name (suppressed alerts not included)."""
+        return _count_by_rule(self.alerts)
+
+    def suppressed_by_rule(self) -> dict[str, int]:
+        """Suppressed alert count per rule name."""
+        return _count_by_rule(self.suppressed)
+
+
+def _count_by_rule(alerts: pl.DataFrame) -> dict[str, int]:
+    if alerts.height == 0:
+        return {}
+    counts = alerts.group_by("rule_name").len().sort("rule_name")
+    return dict(zip(counts["rule_name"], counts["len"], strict=True))
 
 
 @dataclass(slots=True)
@@ -91,6 +108,7 @@ class ScanResult:
     archives: list[ArchiveResult]
     manifest_path: Path
     seconds: float
+    evaluation: Evaluation | None = None
 
     @property
     def alerts(self) -> pl.DataFrame:
@@ -122,15 +140,26 @@ def scan(
     if not plan.rules:
         reasons = "; ".join(str(r) for r in plan.refused[:3])
         raise RuleError(f"no usable rule in the rule set ({reasons})")
+    if options.labels is not None and len(options.archives) != 1:
+        raise ValueError("a labels file describes one archive: scan one archive with it")
+    labels = load_labels(options.labels) if options.labels is not None else None
+    allowlist = load_allowlists(
+        [*find_allowlists(list(options.rules) or None), *options.allowlists]
+    )
     compiled = compile_patterns(plan.patterns)
     sources = select_sources(options.source)
     results = [
-        _scan_one(path, options, plan, compiled, sources, progress) for path in options.archives
+        _scan_one(path, options, plan, compiled, sources, allowlist, progress)
+        for path in options.archives
     ]
+    evaluation = None
+    if labels is not None and options.labels is not None:
+        names = [rule.name for rule in plan.rules]
+        evaluation = evaluate(results[0].alerts, labels, names, options.labels)
     seconds = time.perf_counter() - started
-    manifest = build_manifest(plan, results, seconds)
+    manifest = build_manifest(plan, results, seconds, evaluation)
     manifest_path = write_json(options.out / "manifest.json", manifest)
-    return ScanResult(plan, results, manifest_path, seconds)
+    return ScanResult(plan, results, manifest_path, seconds, evaluation)
 
 
 def _scan_one(
@@ -139,6 +168,7 @@ def _scan_one(
     plan: Plan,
     compiled: CompiledPatterns,
     sources: list[Source],
+    allowlist: AllowList,
     progress: ProgressCallback | None,
 ) -> ArchiveResult:
     started = time.perf_counter()
@@ -182,10 +212,15 @@ def _scan_one(
     result.sha256 = reader.sha256
     result.quarantine_path = quarantine_path
     found = pl.concat(frames) if frames else empty_alerts()
-    result.alerts = with_alert_ids(found, reader.sha256).sort("line_number", "rule_name")
-    result.alerts_path = write_alerts(
-        options.out / f"{path.name}.{reader.sha256[:12]}.alerts.parquet", result.alerts
-    )
+    found = with_alert_ids(found, reader.sha256).sort("line_number", "rule_name")
+    result.alerts, result.suppressed = allowlist.apply(found)
+    stem = f"{path.name}.{reader.sha256[:12]}"
+    result.alerts_path = write_alerts(options.out / f"{stem}.alerts.parquet", result.alerts)
+    if result.suppressed.height:
+        # JSON Lines, not Parquet: `scan_parquet(out/**/*.parquet)` must read alerts only.
+        result.suppressed_path = write_ndjson(
+            options.out / f"{stem}.suppressed.jsonl", result.suppressed
+        )
     result.seconds = time.perf_counter() - started
     if progress:
         progress(Progress(path, reader.bytes_read, reader.size, result.events, alerts, True))

@@ -114,6 +114,11 @@ class QuarantineWriter:
         self._file = os.fdopen(fd, "wb")
 
 
+def write_ndjson(path: Path, frame: pl.DataFrame) -> Path:
+    """Write a frame as JSON Lines (e.g. suppressed alerts), atomically."""
+    return write_atomic(path, lambda fh: frame.write_ndjson(fh))
+
+
 def write_json(path: Path, document: dict[str, Any]) -> Path:
     """Write a JSON document (manifest) atomically, pretty-printed."""
     text = json.dumps(document, indent=2, sort_keys=False, default=str) + "\n"

@@ -19,6 +19,8 @@ from retrohunt.compiler import (
     Wildcard,
     bundled_rules_dir,
     compile_rules,
+    find_allowlists,
+    find_rule_files,
 )
 from retrohunt.errors import InvalidRule, RulesNotFound
 
@@ -198,3 +200,12 @@ def test_digest_follows_rule_content_not_location(tmp_path: Path) -> None:
     assert compile_rules([one]).digest == compile_rules([two]).digest
     write_rule(two, "R", "sel:\n  Image: b\ncondition: sel")
     assert compile_rules([one]).digest != compile_rules([two]).digest
+
+
+def test_allowlists_folder_holds_no_rules_and_is_found_as_allow_lists(tmp_path: Path) -> None:
+    write_rule(tmp_path, "R", "sel:\n  Image: a\ncondition: sel")
+    (tmp_path / "allowlists").mkdir()
+    (tmp_path / "allowlists" / "tuning.yml").write_text("entries: []\n", encoding="utf-8")
+    assert [p.name for p in find_rule_files([tmp_path])] == ["R.yml"]
+    assert find_allowlists([tmp_path]) == [tmp_path / "allowlists" / "tuning.yml"]
+    assert [p.name for p in find_allowlists()] == ["tuning.yml"]  # the bundled pack's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from retrohunt.compiler import Plan
+from retrohunt.evaluate import Evaluation
 from retrohunt.scan import Progress as ScanProgress
 from retrohunt.scan import ProgressCallback, ScanResult
 
@@ -91,23 +93,47 @@ def summary_table(result: ScanResult) -> Table:
 
 
 def rule_counts_table(result: ScanResult) -> Table:
-    """Alerts per rule (every rule listed, zeros included)."""
-    counts: dict[str, int] = {}
+    """Alerts and suppressed alerts per rule (every rule listed, zeros included)."""
+    counts: Counter[str] = Counter()
+    suppressed: Counter[str] = Counter()
     for archive in result.archives:
-        for name, n in archive.alerts_by_rule().items():
-            counts[name] = counts.get(name, 0) + n
+        counts.update(archive.alerts_by_rule())
+        suppressed.update(archive.suppressed_by_rule())
     table = Table(title="Alerts per rule", title_justify="left")
     table.add_column("rule")
     table.add_column("level")
     table.add_column("alerts", justify="right")
+    table.add_column("suppressed", justify="right")
     for rule in result.plan.rules:
         style = _LEVEL_STYLE.get(rule.level, "")
         table.add_row(
             rule.name,
             f"[{style}]{rule.level}[/]" if style else rule.level,
-            f"{counts.get(rule.name, 0):,}",
+            f"{counts[rule.name]:,}",
+            f"{suppressed[rule.name]:,}",
         )
     return table
+
+
+def evaluation_table(evaluation: Evaluation) -> Table:
+    """Precision and recall per rule against a labels file."""
+    table = Table(title=f"Against {evaluation.labels}", title_justify="left")
+    for name in ("rule", "true pos.", "false pos.", "false neg.", "precision", "recall"):
+        table.add_column(name, justify="left" if name == "rule" else "right")
+    for score in (*evaluation.rules, evaluation.total):
+        table.add_row(
+            score.rule,
+            f"{score.true_positives:,}",
+            f"{score.false_positives:,}",
+            f"{score.false_negatives:,}",
+            _ratio(score.precision),
+            _ratio(score.recall),
+        )
+    return table
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def newest_alerts(alerts: pl.DataFrame, limit: int) -> pl.DataFrame:

@@ -11,6 +11,7 @@ import typer
 from retrohunt.cli.errors import EXIT_ALERTS, EXIT_INPUT, EXIT_OK
 from retrohunt.cli.render import (
     alerts_table,
+    evaluation_table,
     newest_alerts,
     progress_bar,
     rule_counts_table,
@@ -47,6 +48,19 @@ def scan_command(
         False, "--fail-on-alerts", help="Exit 10 when there is at least one alert."
     ),
     chunk_mb: int = typer.Option(8, "--chunk-mb", min=1, help="Decompressed MB per chunk."),
+    allowlists: list[Path] = typer.Option(
+        [],
+        "--allowlist",
+        "-a",
+        help="Allow-list YAML (repeatable): matching alerts are suppressed, written to "
+        "*.suppressed.jsonl and counted.",
+    ),
+    labels: Path | None = typer.Option(
+        None,
+        "--labels",
+        help="Labels file (JSON Lines: line → expected rules) to report precision and recall "
+        "against; one archive only.",
+    ),
     source: str | None = typer.Option(
         None,
         "--source",
@@ -57,6 +71,8 @@ def scan_command(
     """Scan archives (see HELP)."""
     if source is not None and source not in SOURCES:
         raise typer.BadParameter(f"must be one of {', '.join(SOURCES)}", param_hint="--source")
+    if labels is not None and len(archives) != 1:
+        raise typer.BadParameter("labels describe one archive; scan one", param_hint="--labels")
     plan = compile_rules(rules or None, strict=strict)
     for refused in plan.refused:
         stderr.print(f"warning: refused {refused}", markup=False, highlight=False, soft_wrap=True)
@@ -67,6 +83,8 @@ def scan_command(
         strict=strict,
         chunk_size=chunk_mb << 20,
         source=source,
+        allowlists=tuple(allowlists),
+        labels=labels,
     )
     show_progress = not (quiet or as_json) and sys.stderr.isatty()
     with progress_bar(show_progress) as progress:
@@ -78,7 +96,9 @@ def scan_command(
     elif not quiet:
         stdout.print(summary_table(result))
         stdout.print(rule_counts_table(result))
-        if result.alerts.height:
+        if result.evaluation is not None:
+            stdout.print(evaluation_table(result.evaluation))
+        if result.alerts.height and limit:
             stdout.print(alerts_table(result.alerts, limit))
         stdout.print(
             f"alerts: {result.alerts.height:,} → {options.out}/ (manifest: {result.manifest_path})",

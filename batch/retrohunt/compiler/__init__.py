@@ -1,6 +1,11 @@
 """The rule compiler: the one place that knows Sigma. Rule files in, a plain Plan out."""
 
-from retrohunt.compiler.load import bundled_rules_dir, compile_rules, find_rule_files
+from retrohunt.compiler.load import (
+    bundled_rules_dir,
+    compile_rules,
+    find_allowlists,
+    find_rule_files,
+)
 from retrohunt.compiler.plan import (
     And,
     CidrMatch,
@@ -41,5 +46,6 @@ __all__ = [
     "Wildcard",
     "bundled_rules_dir",
     "compile_rules",
+    "find_allowlists",
     "find_rule_files",
 ]

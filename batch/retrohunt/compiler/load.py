@@ -17,6 +17,7 @@ from retrohunt.errors import InvalidRule, RulesNotFound
 
 PLAN_FORMAT = "retrohunt-plan-1"  # bump when the same rules would compile differently
 RULE_SUFFIXES = (".yml", ".yaml")
+ALLOWLIST_DIR = "allowlists"  # folders of allow-lists inside a rule pack, not rules
 
 
 def bundled_rules_dir() -> Path:
@@ -48,13 +49,32 @@ def find_rule_files(paths: list[Path]) -> list[Path]:
         if path.is_file():
             files.append(path)
         elif path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file())
-            files.extend(found)
+            files.extend(
+                p
+                for p in sorted(path.rglob("*"))
+                if p.suffix in RULE_SUFFIXES
+                and p.is_file()
+                and ALLOWLIST_DIR not in p.relative_to(path).parts
+            )
         else:
             raise RulesNotFound(f"{path}: no such rules file or folder")
     if not files:
         raise RulesNotFound(f"no Sigma rule files (*.yml, *.yaml) in {', '.join(map(str, paths))}")
     return files
+
+
+def find_allowlists(paths: list[Path] | None = None) -> list[Path]:
+    """Allow-list files that rule folders carry in an `allowlists/` sub-folder (default: the
+    bundled pack's); they apply whenever those rules are used."""
+    found: list[Path] = []
+    for path in paths or [bundled_rules_dir()]:
+        if path.is_dir():
+            found.extend(
+                p
+                for p in sorted(path.rglob("*"))
+                if p.suffix in RULE_SUFFIXES and p.is_file() and p.parent.name == ALLOWLIST_DIR
+            )
+    return found
 
 
 def compile_rules(paths: list[Path] | None = None, *, strict: bool = False) -> Plan:
