@@ -237,6 +237,22 @@ def sysmon_events(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
+def winlogbeat_events(draw: st.DrawFn) -> dict[str, Any]:
+    """Sysmon nested the Winlogbeat way, sometimes with shapes the read schema cannot take."""
+    flat = draw(sysmon_events())
+    channel = flat.pop("Channel", None) or flat.pop("SourceName", None)
+    event_data = {k: v for k, v in flat.items() if k not in ("EventID",)}
+    winlog: Any = {"event_id": flat.get("EventID"), "channel": channel, "event_data": event_data}
+    winlog = draw(
+        st.sampled_from([winlog, winlog, winlog, "broken", [1], {"event_data": "x"}, None])
+    )
+    event: dict[str, Any] = {"winlog": winlog}
+    if draw(st.booleans()):
+        event["winlog.event_data.Image"] = draw(st.one_of(text, st.none()))
+    return event
+
+
+@st.composite
 def falcon_events(draw: st.DrawFn) -> dict[str, Any]:
     event: dict[str, Any] = {
         "event_simpleName": draw(st.sampled_from(EVENT_TYPES)),
@@ -262,6 +278,8 @@ def encode(value: Any, rnd: random.Random) -> str:
     value does not."""
     if isinstance(value, dict):
         return "{" + ",".join(f"{encode(k, rnd)}:{encode(v, rnd)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(encode(v, rnd) for v in value) + "]"
     if isinstance(value, str):
         out = []
         for ch in value:
@@ -313,7 +331,9 @@ def _plan(rules: list[dict[str, Any]], folder: Path) -> Any:
     rules=st.lists(st.integers(0, 10**6), min_size=1, max_size=4).flatmap(
         lambda ids: st.tuples(*(sigma_rules(i) for i in range(len(ids))))
     ),
-    events=st.lists(falcon_events() | sysmon_events(), min_size=1, max_size=25),
+    events=st.lists(
+        falcon_events() | sysmon_events() | winlogbeat_events(), min_size=1, max_size=25
+    ),
     rnd=st.randoms(use_true_random=False),
 )
 def test_fast_path_equals_reference(

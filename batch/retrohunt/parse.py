@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from retrohunt.archive import Chunk
+from retrohunt.sources.paths import nested_roots
 
 LINE_COLUMN = "_rh_line"
 OFFSET_COLUMN = "_rh_offset"
@@ -147,11 +148,30 @@ def _bisect(
     except pl.exceptions.PolarsError as exc:
         error = str(exc).splitlines()[0]
     if len(indices) == 1:
-        bad.append((indices[0], _reason(error)))
+        fallback = _without_nested(texts[indices[0]], schema)
+        if fallback is not None:
+            frames.append(fallback)
+            good.append(indices[0])
+        else:
+            bad.append((indices[0], _reason(error)))
         return
     middle = len(indices) // 2
     _bisect(texts, indices[:middle], schema, frames, good, bad)
     _bisect(texts, indices[middle:], schema, frames, good, bad)
+
+
+def _without_nested(text: bytes, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
+    """Read a line whose nested fields do not have the expected shape (say `winlog` is a
+    string): the nested columns become null, everything else is read. None if the line is
+    bad JSON anyway."""
+    nested = nested_roots(dict(schema))
+    if not nested:
+        return None
+    flat = {name: (pl.String() if name in nested else dtype) for name, dtype in schema.items()}
+    frame = _read(text, flat)
+    if frame is None or frame.height != 1:
+        return None
+    return frame.with_columns(pl.lit(None, dtype=schema[name]).alias(name) for name in nested)
 
 
 def _reason(error: str) -> str:

@@ -22,6 +22,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import polars as pl
+
 from retrohunt.compiler.plan import (
     And,
     CidrMatch,
@@ -37,7 +39,9 @@ from retrohunt.compiler.plan import (
     StringPattern,
     Wildcard,
 )
+from retrohunt.sources import raw_schema
 from retrohunt.sources.base import Source
+from retrohunt.sources.paths import is_nested, steps
 
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -78,10 +82,40 @@ def as_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
+def lookup(event: Event, name: str) -> Any:
+    """A native field: dotted names walk nested objects (`[]`: a list's first element),
+    then fall back to the literal key."""
+    if not is_nested(name):
+        return event.get(name)
+    value: Any = event
+    for key, is_list in steps(name):
+        value = value.get(key) if isinstance(value, dict) else None
+        if is_list:
+            value = value[0] if isinstance(value, list) and value else None
+    return value if value is not None else event.get(name)
+
+
+def conforming(event: dict[str, Any], schema: Mapping[str, pl.DataType]) -> dict[str, Any]:
+    """The event as the fast path reads it: a top-level value whose shape does not fit the
+    nested read schema (a string where an object is expected …) counts as absent."""
+    return {
+        key: (None if key in schema and not _fits(value, schema[key]) else value)
+        for key, value in event.items()
+    }
+
+
+def _fits(value: Any, dtype: Any) -> bool:
+    if value is None or not isinstance(dtype, pl.Struct | pl.List):
+        return True
+    if isinstance(dtype, pl.List):
+        return isinstance(value, list) and all(_fits(v, dtype.inner) for v in value)
+    return isinstance(value, dict) and all(_fits(value.get(f.name), f.dtype) for f in dtype.fields)
+
+
 def first_value(event: Event, natives: Iterable[str]) -> str | None:
     """The first of these native fields that holds a non-empty value, as text."""
     for native in natives:
-        text = as_text(event.get(native))
+        text = as_text(lookup(event, native))
         if text is not None and text != "":
             return text
     return None
@@ -91,7 +125,7 @@ def field_value(event: Event, source: Source, field: str) -> str | None:
     """The taxonomy (or native) field of an event: first non-empty native field wins."""
     natives = source.fields.get(field)
     if natives is None:
-        return as_text(event.get(field))
+        return as_text(lookup(event, field))
     return first_value(event, natives)
 
 
@@ -195,11 +229,13 @@ def reference_alerts(
 ) -> set[tuple[int, str]]:
     """(1-based line number, rule name) of every alert the plan raises on `lines`."""
     sources = list(sources)
+    schema = raw_schema(sources, plan.fields())
     alerts: set[tuple[int, str]] = set()
     for number, line in enumerate(lines, start=1):
-        event = decode_event(line.rstrip(b"\r"))
-        if event is None:
+        decoded = decode_event(line.rstrip(b"\r"))
+        if decoded is None:
             continue
+        event = conforming(decoded, schema)
         source = next((s for s in sources if recognises(s, event)), None)
         if source is None:
             continue

@@ -10,6 +10,7 @@ import polars as pl
 
 from retrohunt.sources.base import Source
 from retrohunt.sources.falcon import FALCON
+from retrohunt.sources.paths import column, is_nested, schema_for
 from retrohunt.sources.sysmon import SYSMON
 from retrohunt.sources.taxonomy import (
     CATEGORY,
@@ -52,7 +53,7 @@ def raw_schema(
     for source in sources:
         names |= source.raw_columns(None if full else rule_fields)
     names |= {f for f in rule_fields if f not in TAXONOMY}
-    return {name: pl.String() for name in sorted(names)}
+    return schema_for(names)
 
 
 def normalise(
@@ -66,7 +67,10 @@ def normalise(
     """
     wanted = TAXONOMY if fields is None else [f for f in TAXONOMY if f in set(fields)]
     present = set(frame.collect_schema().names())
+    # Rule fields outside the taxonomy that reach into nested JSON become plain columns.
+    nested = [f for f in fields or () if f not in TAXONOMY and is_nested(f)]
     return frame.with_columns(
+        *(column(name).alias(name) for name in nested),
         *(
             _per_source(sources, partial(Source.field, name=name, present=present)).alias(name)
             for name in wanted

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from retrohunt.sources.paths import column
 from retrohunt.sources.timestamps import parse_event_time
 
 
@@ -97,7 +98,7 @@ class Source:
 
     def event_time(self) -> pl.Expr:
         """The event's time as Datetime(µs, UTC)."""
-        return pl.coalesce([parse_event_time(pl.col(name)) for name in self.time_fields])
+        return pl.coalesce([parse_event_time(column(name)) for name in self.time_fields])
 
     def host(self) -> pl.Expr:
         """The best identity of the host: its name, else its agent id."""
@@ -105,6 +106,7 @@ class Source:
 
 
 def first_of(names: tuple[str, ...]) -> pl.Expr:
-    """The first of these text columns that holds a non-empty value."""
-    columns = [pl.when(pl.col(n) != "").then(pl.col(n)) for n in names]
+    """The first of these native fields that holds a non-empty value (dotted names reach
+    into nested JSON, see `sources.paths`)."""
+    columns = [pl.when(column(n) != "").then(column(n)) for n in names]
     return columns[0] if len(columns) == 1 else pl.coalesce(columns)

@@ -1,4 +1,4 @@
-"""Sysmon (Windows, Sysmon for Linux) as flat JSON, mapped onto the Sigma taxonomy."""
+"""Sysmon (Windows, Sysmon for Linux), flat or Winlogbeat-nested JSON, onto the Sigma taxonomy."""
 
 from __future__ import annotations
 
@@ -6,38 +6,39 @@ from retrohunt.sources.base import Source
 
 SYSMON = Source(
     name="sysmon",
-    description="Sysmon for Windows and Linux as flat JSON (NXLog, OTRF Security-Datasets)",
-    # Some exports lack Channel and carry only SourceName ("Microsoft-Windows-Sysmon").
-    recognise=("Channel", "SourceName"),
+    description="Sysmon for Windows and Linux as JSON: flat (NXLog, OTRF Security-Datasets) "
+    "or nested Winlogbeat / Elastic Agent (winlog.event_data.*)",
+    # Some flat exports lack Channel and carry only SourceName ("Microsoft-Windows-Sysmon").
+    recognise=("Channel", "SourceName", "winlog.channel", "winlog.provider_name"),
     recognise_pattern="(?i)sysmon",
-    event_type=("EventID",),
+    event_type=("EventID", "winlog.event_id"),
     categories={"1": "process_creation", "3": "network_connection", "22": "dns_query"},
     product="windows",
-    product_field=("Channel",),
+    product_field=("Channel", "winlog.channel"),
     products={"Linux-Sysmon/Operational": "linux"},
     service="sysmon",
     fields={
         # Sysmon already speaks the Sigma taxonomy; container processes on Linux keep their
         # runtime parent (/usr/bin/containerd-shim-runc-v2, /usr/bin/runc) in ParentImage.
-        "Image": ("Image",),
-        "CommandLine": ("CommandLine",),
-        "ParentImage": ("ParentImage",),
-        "ParentCommandLine": ("ParentCommandLine",),
-        "User": ("User",),
-        "Computer": ("Computer", "Hostname"),
-        "ProcessId": ("ProcessId",),
-        "ParentProcessId": ("ParentProcessId",),
-        "Hashes": ("Hashes",),
-        "IntegrityLevel": ("IntegrityLevel",),
-        "DestinationIp": ("DestinationIp",),
-        "DestinationPort": ("DestinationPort",),
-        "SourceIp": ("SourceIp",),
-        "SourcePort": ("SourcePort",),
-        "Protocol": ("Protocol",),
-        "QueryName": ("QueryName",),
+        "Image": ("Image", "winlog.event_data.Image"),
+        "CommandLine": ("CommandLine", "winlog.event_data.CommandLine"),
+        "ParentImage": ("ParentImage", "winlog.event_data.ParentImage"),
+        "ParentCommandLine": ("ParentCommandLine", "winlog.event_data.ParentCommandLine"),
+        "User": ("User", "winlog.event_data.User"),
+        "Computer": ("Computer", "Hostname", "winlog.computer_name"),
+        "ProcessId": ("ProcessId", "winlog.event_data.ProcessId"),
+        "ParentProcessId": ("ParentProcessId", "winlog.event_data.ParentProcessId"),
+        "Hashes": ("Hashes", "winlog.event_data.Hashes"),
+        "IntegrityLevel": ("IntegrityLevel", "winlog.event_data.IntegrityLevel"),
+        "DestinationIp": ("DestinationIp", "winlog.event_data.DestinationIp"),
+        "DestinationPort": ("DestinationPort", "winlog.event_data.DestinationPort"),
+        "SourceIp": ("SourceIp", "winlog.event_data.SourceIp"),
+        "SourcePort": ("SourcePort", "winlog.event_data.SourcePort"),
+        "Protocol": ("Protocol", "winlog.event_data.Protocol"),
+        "QueryName": ("QueryName", "winlog.event_data.QueryName"),
     },
     # UtcTime is "YYYY-MM-DD HH:MM:SS.fff" in UTC; @timestamp is often collector local time
     # despite its "Z", so it only stands in when UtcTime is missing.
-    time_fields=("UtcTime", "@timestamp"),
-    host_fields=("Computer", "Hostname"),
+    time_fields=("UtcTime", "winlog.event_data.UtcTime", "@timestamp"),
+    host_fields=("Computer", "Hostname", "winlog.computer_name", "host.name"),
 )
