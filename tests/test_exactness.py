@@ -31,6 +31,7 @@ from retrohunt.parse import LINE_COLUMN, parse_chunk
 from retrohunt.reference import reference_alerts, wildcard_match
 from retrohunt.scan import ScanOptions, scan
 from retrohunt.sources import SOURCES, normalise, raw_schema
+from retrohunt.sources.records import expand_envelopes
 
 FALCON = SOURCES["falcon"]
 ALL_SOURCES = list(SOURCES.values())
@@ -162,7 +163,7 @@ def detection_items(draw: st.DrawFn) -> dict[str, Any]:
             )
         )
         return {"DestinationIp|cidr": nets}
-    field = draw(st.sampled_from(["Image", "User", "DestinationIp", "OciContainerId"]))
+    field = draw(st.sampled_from(["Image", "User", "DestinationIp", "OciContainerId", "errorCode"]))
     if kind == "null":
         return {field: None}
     return {field + "|exists": draw(st.booleans())}
@@ -193,8 +194,8 @@ def sigma_rules(draw: st.DrawFn, index: int) -> dict[str, Any]:
                 {},
                 optional={
                     "category": st.sampled_from(CATEGORIES),
-                    "product": st.sampled_from(["windows", "linux", "macos"]),
-                    "service": st.sampled_from(["sysmon"]),
+                    "product": st.sampled_from(["windows", "linux", "macos", "aws"]),
+                    "service": st.sampled_from(["sysmon", "cloudtrail"]),
                 },
             ).filter(bool)
         ),
@@ -253,6 +254,36 @@ def winlogbeat_events(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
+def cloudtrail_events(draw: st.DrawFn) -> dict[str, Any]:
+    """CloudTrail records, sometimes wrapped S3-style in {"Records": [...]}."""
+    records = []
+    for _ in range(draw(st.integers(1, 3))):
+        record: dict[str, Any] = {
+            "eventSource": draw(st.sampled_from(["ec2.amazonaws.com", "s3.amazonaws.com", "x"])),
+            "eventName": draw(st.sampled_from(["RunInstances", "StopInstances"])),
+        }
+        if draw(st.booleans()):
+            record["requestParameters"] = draw(
+                st.sampled_from(
+                    [
+                        {"instancesSet": {"items": [{"imageId": draw(text)}]}},
+                        {"instancesSet": {"items": []}},
+                        {"instancesSet": "broken"},
+                        None,
+                    ]
+                )
+            )
+        if draw(st.booleans()):
+            record["userIdentity"] = draw(st.sampled_from([{"arn": draw(text)}, "x", None]))
+        if draw(st.booleans()):
+            record["errorCode"] = draw(st.sampled_from(["Client.DryRunOperation", None, ""]))
+        records.append(record)
+    if len(records) == 1 and draw(st.booleans()):
+        return records[0]
+    return {"Records": draw(st.sampled_from([records, [], [None, *records], "broken"]))}
+
+
+@st.composite
 def falcon_events(draw: st.DrawFn) -> dict[str, Any]:
     event: dict[str, Any] = {
         "event_simpleName": draw(st.sampled_from(EVENT_TYPES)),
@@ -307,7 +338,8 @@ def fast_alerts(lines: list[bytes], plan: Any) -> set[tuple[int, str]]:
     compiled = compile_patterns(plan.patterns)
     chunk = Chunk(b"\n".join(lines) + b"\n", 1, 0)
     parsed = parse_chunk(chunk, raw_schema(ALL_SOURCES, plan.fields()))
-    events = normalise(parsed.frame.lazy(), ALL_SOURCES, plan.fields()).collect()
+    expanded = expand_envelopes(parsed.frame, ALL_SOURCES)
+    events = normalise(expanded.lazy(), ALL_SOURCES, plan.fields()).collect()
     hits = match_frame(events, plan, compiled)
     lines_of = events.get_column(LINE_COLUMN)
     return {
@@ -332,7 +364,9 @@ def _plan(rules: list[dict[str, Any]], folder: Path) -> Any:
         lambda ids: st.tuples(*(sigma_rules(i) for i in range(len(ids))))
     ),
     events=st.lists(
-        falcon_events() | sysmon_events() | winlogbeat_events(), min_size=1, max_size=25
+        falcon_events() | sysmon_events() | winlogbeat_events() | cloudtrail_events(),
+        min_size=1,
+        max_size=25,
     ),
     rnd=st.randoms(use_true_random=False),
 )
@@ -422,3 +456,16 @@ def _merge(parts: list[Any]) -> list[Any]:
         else:
             merged.append(part)
     return merged
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=st.lists(cloudtrail_events(), min_size=1, max_size=20),
+    rnd=st.randoms(use_true_random=False),
+)
+def test_bundled_pack_on_cloudtrail_equals_reference(
+    events: list[dict[str, Any]], rnd: random.Random
+) -> None:
+    lines = [encode(e, rnd).encode("utf-8") for e in events]
+    plan = compile_rules()
+    assert fast_alerts(lines, plan) == reference_alerts(lines, plan, ALL_SOURCES)

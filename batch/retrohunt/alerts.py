@@ -10,7 +10,7 @@ import polars as pl
 from retrohunt.compiler.plan import Plan
 from retrohunt.match import ROW_COLUMN, RULE_COLUMN
 from retrohunt.parse import LINE_COLUMN, OFFSET_COLUMN
-from retrohunt.sources.taxonomy import CATEGORY, EVENT_TIME, EVENT_TYPE, HOST, SOURCE
+from retrohunt.sources.taxonomy import CATEGORY, EVENT_TIME, EVENT_TYPE, HOST, RECORD, SOURCE
 from retrohunt.sources.timestamps import UTC_MICROS
 
 ALERT_SCHEMA: dict[str, pl.DataType] = {
@@ -38,6 +38,10 @@ ALERT_SCHEMA: dict[str, pl.DataType] = {
     # Beyond the contract: what an analyst needs to trace the alert back.
     "category": pl.String(),
     "archive_sha256": pl.String(),
+    "record_index": pl.Int64(),  # the event's index inside an envelope line (CloudTrail)
+    "container_id": pl.String(),
+    "cloud_region": pl.String(),
+    "cloud_account": pl.String(),
 }
 """Alert columns in order; the first 21 are the output contract other tools read."""
 
@@ -56,6 +60,10 @@ _FROM_EVENT: dict[str, pl.Expr] = {
     "line_number": pl.col(LINE_COLUMN),
     "byte_offset": pl.col(OFFSET_COLUMN),
     "category": pl.col(CATEGORY),
+    "record_index": pl.col(RECORD),
+    "container_id": pl.col("ContainerId"),
+    "cloud_region": pl.col("CloudRegion"),
+    "cloud_account": pl.col("CloudAccount"),
 }
 
 
@@ -110,8 +118,10 @@ def with_alert_ids(alerts: pl.DataFrame, archive_sha256: str) -> pl.DataFrame:
     """Fill `alert_id` and `archive_sha256`: ids are stable, since the same archive content,
     line and rule give the same id whatever the archive's path or the run."""
     ids = [
-        alert_id(archive_sha256, line, rule)
-        for line, rule in zip(alerts["line_number"], alerts["rule_id"], strict=True)
+        alert_id(archive_sha256, line, rule, record)
+        for line, rule, record in zip(
+            alerts["line_number"], alerts["rule_id"], alerts["record_index"], strict=True
+        )
     ]
     return alerts.with_columns(
         pl.Series("alert_id", ids, dtype=pl.String),
@@ -119,7 +129,13 @@ def with_alert_ids(alerts: pl.DataFrame, archive_sha256: str) -> pl.DataFrame:
     )
 
 
-def alert_id(archive_sha256: str, line_number: int, rule_id: str) -> str:
-    """Stable id of an alert: a hash of archive content digest, line number and rule id."""
-    key = f"{archive_sha256}\x1f{line_number}\x1f{rule_id}".encode()
-    return hashlib.sha256(key).hexdigest()[:32]
+def alert_id(
+    archive_sha256: str, line_number: int, rule_id: str, record_index: int | None = None
+) -> str:
+    """Stable id of an alert: a hash of archive content digest, line number (and record
+    index inside an envelope line) and rule id."""
+    key = f"{archive_sha256}\x1f{line_number}\x1f{rule_id}"
+    if record_index is not None:
+        key += f"\x1f{record_index}"
+    key_bytes = key.encode()
+    return hashlib.sha256(key_bytes).hexdigest()[:32]

@@ -96,12 +96,23 @@ def lookup(event: Event, name: str) -> Any:
 
 
 def conforming(event: dict[str, Any], schema: Mapping[str, pl.DataType]) -> dict[str, Any]:
-    """The event as the fast path reads it: a top-level value whose shape does not fit the
-    nested read schema (a string where an object is expected …) counts as absent."""
-    return {
-        key: (None if key in schema and not _fits(value, schema[key]) else value)
-        for key, value in event.items()
-    }
+    """The event as the fast path reads it: when a nested value does not have the shape
+    of the read schema (a string where an object is expected …), every nested top-level
+    value of the line counts as absent (flat fields are still read)."""
+    nested = [k for k, v in schema.items() if isinstance(v, pl.Struct | pl.List)]
+    if all(_fits(event.get(key), schema[key]) for key in nested):
+        return event
+    return {key: (None if key in nested else value) for key, value in event.items()}
+
+
+def events_of(event: dict[str, Any], sources: Iterable[Source]) -> list[dict[str, Any]]:
+    """The events one decoded line holds: the items of a non-empty envelope list
+    (CloudTrail Records), else the line itself."""
+    for envelope in sorted({s.envelope for s in sources if s.envelope}):
+        wrapped = event.get(envelope)
+        if isinstance(wrapped, list) and wrapped:
+            return [item for item in wrapped if isinstance(item, dict)]
+    return [event]
 
 
 def _fits(value: Any, dtype: Any) -> bool:
@@ -235,22 +246,29 @@ def reference_alerts(
         decoded = decode_event(line.rstrip(b"\r"))
         if decoded is None:
             continue
-        event = conforming(decoded, schema)
-        source = next((s for s in sources if recognises(s, event)), None)
-        if source is None:
-            continue
-        event_type = first_value(event, source.event_type)
-        category = source.categories.get(event_type) if event_type is not None else None
-        product_text = first_value(event, source.product_field)
-        product = source.products.get(product_text) if product_text is not None else None
-        product = product or source.product
-        for rule in plan.rules:
-            if not rule.applies_to(category, product, source.service):
-                continue
-
-            def get(field: str, _event: Event = event, _source: Source = source) -> str | None:
-                return field_value(_event, _source, field)
-
-            if evaluate(rule.condition, get, plan.patterns):
-                alerts.add((number, rule.name))
+        for event in events_of(conforming(decoded, schema), sources):
+            alerts |= _alerts_of_event(number, event, plan, sources)
     return alerts
+
+
+def _alerts_of_event(
+    number: int, event: dict[str, Any], plan: Plan, sources: list[Source]
+) -> set[tuple[int, str]]:
+    source = next((s for s in sources if recognises(s, event)), None)
+    if source is None:
+        return set()
+    event_type = first_value(event, source.event_type)
+    category = source.categories.get(event_type) if event_type is not None else None
+    product_text = first_value(event, source.product_field)
+    product = source.products.get(product_text) if product_text is not None else None
+    product = product or source.product
+
+    def get(field: str) -> str | None:
+        return field_value(event, source, field)
+
+    return {
+        (number, rule.name)
+        for rule in plan.rules
+        if rule.applies_to(category, product, source.service)
+        and evaluate(rule.condition, get, plan.patterns)
+    }

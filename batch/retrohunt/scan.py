@@ -20,7 +20,8 @@ from retrohunt.match import ROW_COLUMN, match_frame
 from retrohunt.parse import LINE_COLUMN, OFFSET_COLUMN, parse_chunk
 from retrohunt.sink import QuarantineWriter, write_alerts, write_json, write_ndjson
 from retrohunt.sources import Source, event_context, normalise, raw_schema, select_sources
-from retrohunt.sources.taxonomy import SOURCE
+from retrohunt.sources.records import expand_envelopes
+from retrohunt.sources.taxonomy import RECORD, SOURCE
 from retrohunt.suppress import AllowList, load_allowlists
 
 
@@ -195,7 +196,8 @@ def _scan_one(
             result.invalid_utf8 += parsed.invalid_utf8
             result.bad_lines += len(parsed.bad)
             quarantine.add(parsed.bad)
-            events = normalise(parsed.frame.lazy(), sources, plan.fields()).collect()
+            expanded = expand_envelopes(parsed.frame, sources)
+            events = normalise(expanded.lazy(), sources, plan.fields()).collect()
             result.unrecognised += events.get_column(SOURCE).null_count()
             hits = match_frame(events, plan, compiled)
             if hits.height:
@@ -239,10 +241,17 @@ def describe_hits(
     """Alert rows for one chunk's hits.
 
     Matching reads only the fields rules test; the alerting lines (few) are read again here
-    with every field an alert shows, and only they get timestamps parsed.
+    with every field an alert shows, and only they get timestamps parsed. An event inside
+    an envelope line (CloudTrail Records) is found again by (line, record index).
     """
-    rows = hits.get_column(ROW_COLUMN).unique().sort()
-    provenance = events.select(LINE_COLUMN, OFFSET_COLUMN)[rows.to_list()]
+    key = [LINE_COLUMN, RECORD]
+    hit_keys = (
+        events.select(*key, OFFSET_COLUMN)
+        .with_row_index(ROW_COLUMN)
+        .join(hits.select(ROW_COLUMN).unique(), on=ROW_COLUMN, how="semi")
+        .with_columns(pl.col(RECORD).fill_null(-1))
+    )
+    provenance = hit_keys.select(LINE_COLUMN, OFFSET_COLUMN).unique().sort(LINE_COLUMN)
     lines = []
     for offset in provenance.get_column(OFFSET_COLUMN).to_list():
         start = offset - chunk.offset
@@ -251,15 +260,17 @@ def describe_hits(
     reread = parse_chunk(Chunk(b"\n".join(lines), 1, 0), full_schema).frame
     if reread.height != len(lines):
         raise RuntimeError("an alerting line did not parse a second time")
-    described = normalise(
-        reread.drop(LINE_COLUMN, OFFSET_COLUMN).hstack(provenance).lazy(), sources
-    ).collect()
-    renumbered = hits.join(
-        pl.DataFrame(
-            {ROW_COLUMN: rows, "_rh_new": pl.int_range(len(rows), dtype=pl.UInt32, eager=True)}
-        ),
-        on=ROW_COLUMN,
-    ).select(pl.col("_rh_new").alias(ROW_COLUMN), pl.exclude(ROW_COLUMN, "_rh_new"))
+    reread = reread.drop(LINE_COLUMN, OFFSET_COLUMN).hstack(provenance)
+    expanded = expand_envelopes(reread, sources).with_columns(pl.col(RECORD).fill_null(-1))
+    described = normalise(expanded.lazy(), sources).collect().with_row_index("_rh_new")
+    renumbered = (
+        hits.join(hit_keys.select(ROW_COLUMN, *key), on=ROW_COLUMN)
+        .join(described.select("_rh_new", *key), on=key)
+        .select(pl.col("_rh_new").alias(ROW_COLUMN), pl.exclude(ROW_COLUMN, "_rh_new", *key))
+    )
+    described = described.drop("_rh_new").with_columns(
+        pl.when(pl.col(RECORD) >= 0).then(pl.col(RECORD)).alias(RECORD)
+    )
     return build_alerts(
         described, renumbered, plan, archive=archive, context=event_context(sources)
     )

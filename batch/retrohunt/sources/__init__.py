@@ -9,6 +9,7 @@ from functools import partial
 import polars as pl
 
 from retrohunt.sources.base import Source
+from retrohunt.sources.cloudtrail import CLOUDTRAIL
 from retrohunt.sources.falcon import FALCON
 from retrohunt.sources.paths import column, is_nested, schema_for
 from retrohunt.sources.sysmon import SYSMON
@@ -24,7 +25,7 @@ from retrohunt.sources.taxonomy import (
 )
 from retrohunt.sources.timestamps import UTC_MICROS
 
-SOURCES: dict[str, Source] = {source.name: source for source in (FALCON, SYSMON)}
+SOURCES: dict[str, Source] = {source.name: source for source in (FALCON, SYSMON, CLOUDTRAIL)}
 
 
 def select_sources(forced: str | None = None) -> list[Source]:
@@ -53,7 +54,16 @@ def raw_schema(
     for source in sources:
         names |= source.raw_columns(None if full else rule_fields)
     names |= {f for f in rule_fields if f not in TAXONOMY}
-    return schema_for(names)
+    schema = schema_for(names)
+    for source in sources:
+        if source.envelope:
+            # The envelope's events have the same fields, one level down.
+            inner = schema_for(
+                source.raw_columns(None if full else rule_fields)
+                | {f for f in rule_fields if f not in TAXONOMY}
+            )
+            schema[source.envelope] = pl.List(pl.Struct(inner))
+    return schema
 
 
 def normalise(

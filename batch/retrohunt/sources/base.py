@@ -25,7 +25,9 @@ class Source:
     - `product_field` / `products` / `product`: the Sigma logsource product of a row (a
       mapped value of the native field, else the default `product`); `service` likewise;
     - `fields`: taxonomy field → natives;
-    - `time_fields`, `host_fields`: what the alert's event time and host come from.
+    - `time_fields`, `host_fields`: what the alert's event time and host come from;
+    - `envelope`: a top-level key whose list holds many events in one line (CloudTrail's
+      `{"Records": [...]}`); each becomes a row of its own (`sources.records`).
     """
 
     name: str
@@ -41,6 +43,7 @@ class Source:
     product_field: tuple[str, ...] = ()
     products: Mapping[str, str] = field(default_factory=dict)
     service: str | None = None
+    envelope: str | None = None  # a top-level list key wrapping many events in one line
 
     def raw_columns(self, fields: Iterable[str] | None = None) -> frozenset[str]:
         """Native fields needed for the taxonomy `fields` (None: everything, event time and

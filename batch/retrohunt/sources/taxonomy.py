@@ -25,6 +25,8 @@ TAXONOMY: dict[str, str] = {
     "QueryName": "domain name looked up in a DNS query",
     # Not in Sigma's taxonomy: where a source knows it, the container a process runs in.
     "ContainerId": "id of the container the process runs in (Falcon OciContainerId)",
+    "CloudRegion": "cloud region of the API call (CloudTrail awsRegion)",
+    "CloudAccount": "cloud account the call was made in (CloudTrail recipientAccountId)",
 }
 
 # Engine columns carried next to the taxonomy (private prefix: dropped before the sink).
@@ -35,5 +37,6 @@ SERVICE = "_rh_service"  # Sigma logsource service: sysmon, cloudtrail …
 EVENT_TYPE = "_rh_event_type"  # the source's own event name, e.g. ProcessRollup2
 EVENT_TIME = "_rh_time"  # Datetime(us, UTC)
 HOST = "_rh_host"  # best host identity: name when known, else the agent id
+RECORD = "_rh_record"  # index of the event inside an envelope line (CloudTrail Records)
 
 CATEGORIES = ("process_creation", "network_connection", "dns_query")
