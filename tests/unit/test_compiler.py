@@ -53,6 +53,7 @@ def test_bundled_pack_compiles_every_branch() -> None:
         "MinerInContainer",
         "DownloaderInContainer",
         "ContainerCredentialExfiltration",
+        "AWSInstanceLaunch",
     }
     assert not plan.refused
     assert all("attack.t1204.003" in r.tags and r.falsepositives for r in plan.rules)
@@ -208,4 +209,5 @@ def test_allowlists_folder_holds_no_rules_and_is_found_as_allow_lists(tmp_path: 
     (tmp_path / "allowlists" / "tuning.yml").write_text("entries: []\n", encoding="utf-8")
     assert [p.name for p in find_rule_files([tmp_path])] == ["R.yml"]
     assert find_allowlists([tmp_path]) == [tmp_path / "allowlists" / "tuning.yml"]
-    assert [p.name for p in find_allowlists()] == ["tuning.yml"]  # the bundled pack's
+    # the bundled pack's
+    assert [p.name for p in find_allowlists()] == ["approved_images.yml", "tuning.yml"]
