@@ -30,7 +30,7 @@ import polars as pl
 import yaml
 
 from retrohunt.errors import RuleError
-from retrohunt.match.predicates import ipv4_value
+from retrohunt.match.predicates import cidr_contains
 
 SUPPRESSED_BY = "suppressed_by"
 _TEXT_KEYS = {"hosts": "host", "images": "image", "users": "user", "domains": "domain"}
@@ -66,7 +66,11 @@ class AllowEntry:
                 regex = "|".join(_wildcard_regex(v) for v in values)
                 tests.append(pl.col(column).str.contains(f"(?i)^(?:{regex})$").fill_null(False))
         if self.cidrs:
-            tests.append(pl.any_horizontal([_inside(c) for c in self.cidrs]))
+            tests.append(
+                pl.any_horizontal(
+                    [cidr_contains("remote_ip", c, derived=False) for c in self.cidrs]
+                )
+            )
         if self.ports:
             tests.append(pl.col("remote_port").is_in(list(self.ports)).fill_null(False))
         return pl.all_horizontal(tests) if tests else pl.lit(False)
@@ -169,25 +173,3 @@ def _wildcard_regex(pattern: str) -> str:
         out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
         i += 1
     return "".join(out)
-
-
-def _inside(cidr: str) -> pl.Expr:
-    network = ipaddress.ip_network(cidr, strict=False)
-    if isinstance(network, ipaddress.IPv4Network):
-        return (
-            ipv4_value("remote_ip")
-            .is_between(int(network.network_address), int(network.broadcast_address))
-            .fill_null(False)
-        )
-    return (
-        pl.col("remote_ip")
-        .map_elements(lambda text: _ipv6_inside(text, network), return_dtype=pl.Boolean)
-        .fill_null(False)
-    )
-
-
-def _ipv6_inside(text: str, network: ipaddress.IPv6Network) -> bool:
-    try:
-        return ipaddress.IPv6Address(text) in network
-    except ValueError:
-        return False

@@ -66,14 +66,16 @@ def ipv4_value(column: str) -> pl.Expr:
     return pl.when(valid).then(value).otherwise(None).alias(column)
 
 
-def cidr_contains(column: str, network: str) -> pl.Expr:
+def cidr_contains(column: str, network: str, *, derived: bool = True) -> pl.Expr:
     """The column holds an IP address inside `network`; anything else (invalid, null) is
-    false. IPv4 networks need `derived_columns`."""
+    false. With `derived`, IPv4 reads the column `derived_columns` parsed once per frame;
+    without, it parses the text itself (for small frames such as alerts)."""
     net = ipaddress.ip_network(network, strict=False)
     if isinstance(net, ipaddress.IPv4Network):
+        address = pl.col(ipv4_column(column)) if derived else ipv4_value(column)
         low = int(net.network_address)
         high = int(net.broadcast_address)
-        return pl.col(ipv4_column(column)).is_between(low, high).fill_null(False)
+        return address.is_between(low, high).fill_null(False)
     return (
         pl.col(column)
         .map_batches(partial(_ipv6_in, network=net), return_dtype=pl.Boolean)
