@@ -1,19 +1,21 @@
-"""`retrohunt corpus`: generate a labelled Falcon corpus for tests and benchmarks."""
+"""`retrohunt corpus`: generate a labelled Falcon, Sysmon or mixed corpus (tests, benchmarks)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import typer
 
 from retrohunt.cli.errors import EXIT_OK
 from retrohunt.cli.render import stdout
 
-HELP = """Generate a labelled Falcon NDJSON corpus (deterministic for a seed).
+HELP = """Generate a labelled NDJSON corpus (deterministic for a seed).
 
-Writes --out (zstd unless --compression says otherwise) and, with --labels, a JSON Lines
-sidecar naming the rules each malicious line must raise.
+--source falcon writes CrowdStrike Falcon FDR-style events, sysmon flat-JSON Sysmon events
+(Windows and Sysmon for Linux), mixed both interleaved in one archive. Writes --out (zstd
+unless --compression says otherwise) and, with --labels, a JSON Lines sidecar naming the rules
+each line must raise.
 """
 
 
@@ -21,11 +23,13 @@ def generate_command(
     out: Path = typer.Option(
         ..., "--out", "-o", help="Archive to write, e.g. corpora/generated/1gb.jsonl.zst."
     ),
-    source: str = typer.Option("falcon", "--source", help="Telemetry source: falcon."),
+    source: str = typer.Option(
+        "falcon", "--source", help="Telemetry source: falcon, sysmon or mixed."
+    ),
     events: int = typer.Option(100_000, "--events", "-n", min=1, help="Number of events."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same bytes."),
     malicious_rate: float = typer.Option(
-        0.001, "--malicious-rate", min=0.0, max=0.5, help="Share of malicious lines."
+        0.001, "--malicious-rate", min=0.0, max=0.5, help="Share of lines that raise alerts."
     ),
     compression: str = typer.Option("zstd", "--compression", help="zstd, gzip or none."),
     labels: Path | None = typer.Option(None, "--labels", help="Labels sidecar to write."),
@@ -34,13 +38,15 @@ def generate_command(
     ),
 ) -> int:
     """Generate a corpus (see HELP)."""
-    from retrohunt.corpus import write_corpus
+    from retrohunt.corpus import CORPUS_SOURCES, write_corpus
 
-    if source != "falcon":
-        raise typer.BadParameter("only 'falcon' is generated so far", param_hint="--source")
+    if source not in CORPUS_SOURCES:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(CORPUS_SOURCES)}", param_hint="--source"
+        )
     if compression not in ("zstd", "gzip", "none"):
         raise typer.BadParameter("must be zstd, gzip or none", param_hint="--compression")
-    kind: Literal["zstd", "gzip", "none"] = compression  # type: ignore[assignment]
+    kind = cast(Literal["zstd", "gzip", "none"], compression)
     info = write_corpus(
         out,
         events,
@@ -49,9 +55,10 @@ def generate_command(
         compression=kind,
         labels_path=labels,
         frame_lines=frame_lines,
+        source=source,
     )
     stdout.print(
-        f"{info.path}: {info.events:,} events, {info.malicious:,} malicious, "
+        f"{info.path}: {info.events:,} {info.source} events, {info.malicious:,} labelled, "
         f"{info.bytes_decompressed / 1e6:,.1f} MB decompressed, sha256 {info.sha256}",
         highlight=False,
     )
