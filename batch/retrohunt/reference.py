@@ -42,6 +42,7 @@ from retrohunt.compiler.plan import (
 from retrohunt.sources import raw_schema
 from retrohunt.sources.base import Source
 from retrohunt.sources.paths import is_nested, steps
+from retrohunt.sources.taxonomy import TAXONOMY
 
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -134,10 +135,9 @@ def first_value(event: Event, natives: Iterable[str]) -> str | None:
 
 def field_value(event: Event, source: Source, field: str) -> str | None:
     """The taxonomy (or native) field of an event: first non-empty native field wins."""
-    natives = source.fields.get(field)
-    if natives is None:
-        return as_text(lookup(event, field))
-    return first_value(event, natives)
+    if field in TAXONOMY:  # a taxonomy field the source does not map is null
+        return first_value(event, source.fields.get(field, ()))
+    return as_text(lookup(event, field))
 
 
 def recognises(source: Source, event: Event) -> bool:
