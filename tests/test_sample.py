@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from retrohunt.cli import main
 from retrohunt.corpus import write_corpus
 from retrohunt.scan import ScanOptions, scan
 
@@ -25,11 +28,33 @@ def alerts_of(archive: Path, out: Path, chunk_size: int = 8 << 20) -> set[tuple[
     return {(r["line_number"], r["rule_name"]) for r in result.alerts.iter_rows(named=True)}
 
 
-def test_committed_sample_raises_exactly_its_labels(tmp_path: Path) -> None:
-    sample = CORPORA / "falcon" / "sample.jsonl.zst"
-    expected = labels(CORPORA / "falcon" / "sample.labels.jsonl")
+SAMPLES = sorted(p.parent.name for p in CORPORA.glob("*/sample.labels.jsonl"))
+
+
+@pytest.mark.parametrize("source", SAMPLES)
+def test_committed_sample_raises_exactly_its_labels(tmp_path: Path, source: str) -> None:
+    (sample,) = [p for p in (CORPORA / source).glob("sample.*") if "labels" not in p.name]
+    expected = labels(CORPORA / source / "sample.labels.jsonl")
     assert expected
     assert alerts_of(sample, tmp_path) == expected
+
+
+def test_mixed_sample_scores_perfectly_through_the_cli(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = main(
+        [
+            "scan",
+            str(CORPORA / "mixed" / "sample.jsonl.zst"),
+            "--out",
+            str(out),
+            "--quiet",
+            "--labels",
+            str(CORPORA / "mixed" / "sample.labels.jsonl"),
+        ]
+    )
+    assert code == 0
+    total = json.loads((out / "manifest.json").read_text())["evaluation"]["total"]
+    assert total["precision"] == 1.0 and total["recall"] == 1.0 and total["true_positives"] > 0
 
 
 def test_generated_corpus_with_many_attacks_in_small_chunks(tmp_path: Path) -> None:
