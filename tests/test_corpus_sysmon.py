@@ -1,5 +1,6 @@
-"""The Sysmon and mixed corpora: determinism, exact labels, event shapes, traps, the Atomic
-stories as Sysmon can show them, hard negatives, the CLI and the committed mixed sample."""
+"""The Sysmon and mixed (Falcon, Sysmon and CloudTrail) corpora: determinism, exact labels,
+event shapes, traps, the Atomic stories as Sysmon can show them, hard negatives, the CLI and
+the committed mixed sample."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from test_corpus_oracle import (
     CONN,
     DNS,
     DOWNLOADER,
+    EVERY_RULE,
     EXFIL,
     IN_CONTAINER,
     MINER,
@@ -319,22 +321,28 @@ def test_false_positives_and_hard_negatives(rich: Rows) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_mixed_interleaves_both_sources(mixed: Rows) -> None:
+def kind(obj: dict[str, Any]) -> str:
+    if "event_simpleName" in obj:
+        return "falcon"
+    return "cloudtrail" if "Records" in obj or "eventSource" in obj else "sysmon"
+
+
+def test_mixed_interleaves_all_sources(mixed: Rows) -> None:
     falcon = [o for _, o in mixed if "event_simpleName" in o]
-    assert 0.4 * len(mixed) < len(falcon) < 0.6 * len(mixed)
+    assert 0.4 * len(mixed) < len(falcon) < 0.5 * len(mixed)
+    cloudtrail = [o for _, o in mixed if kind(o) == "cloudtrail"]
+    assert 0.07 * len(mixed) < len(cloudtrail) < 0.13 * len(mixed)
     runs = [
         ("event_simpleName" in a) != ("event_simpleName" in b)
         for (_, a), (_, b) in itertools.pairwise(mixed)
     ]
     assert sum(runs) > 0.3 * len(mixed)
-    by_source = Counter(
-        ("falcon" if "event_simpleName" in o else "sysmon") for line, o in mixed if line.rules
-    )
-    assert by_source["falcon"] > 50 and by_source["sysmon"] > 50
+    by_source = Counter(kind(o) for line, o in mixed if line.rules)
+    assert by_source["falcon"] > 50 and by_source["sysmon"] > 50 and by_source["cloudtrail"] > 10
 
 
 def test_write_corpus_sources(tmp_path: Path) -> None:
-    for source in ("sysmon", "mixed"):
+    for source in ("sysmon", "cloudtrail", "mixed"):
         info = write_corpus(
             tmp_path / f"{source}.jsonl.zst",
             3000,
@@ -361,7 +369,7 @@ def test_write_corpus_sources(tmp_path: Path) -> None:
 
 
 def test_cli_generates_each_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for source in ("falcon", "sysmon", "mixed"):
+    for source in ("falcon", "sysmon", "cloudtrail", "mixed"):
         out = tmp_path / f"{source}.jsonl.gz"
         code = main(
             ["corpus", "generate", "--out", str(out), "--source", source, "-n", "400",
@@ -371,7 +379,7 @@ def test_cli_generates_each_source(tmp_path: Path, capsys: pytest.CaptureFixture
         assert f"400 {source} events" in capsys.readouterr().out
     code = main(["corpus", "generate", "--out", str(tmp_path / "x"), "--source", "splunk"])
     assert code == 2
-    assert "falcon, sysmon, mixed" in capsys.readouterr().err
+    assert "falcon, sysmon, cloudtrail, mixed" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,10 +409,10 @@ def test_committed_mixed_sample_matches_labels() -> None:
         obj = json.loads(line)
         assert expected_rules(obj) == labels.get(i, ())
         if i in labels:
-            sources["falcon" if "event_simpleName" in obj else "sysmon"] += 1
+            sources[kind(obj)] += 1
     assert 20 <= len(labels) <= 60
-    assert {rule for rules in labels.values() for rule in rules} == ALL_RULES
-    assert sources["falcon"] >= 5 and sources["sysmon"] >= 5
+    assert {rule for rules in labels.values() for rule in rules} == EVERY_RULE
+    assert sources["falcon"] >= 5 and sources["sysmon"] >= 5 and sources["cloudtrail"] >= 1
 
 
 def test_engine_raises_exactly_the_mixed_sample_labels(tmp_path: Path) -> None:

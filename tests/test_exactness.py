@@ -364,7 +364,14 @@ def _plan(rules: list[dict[str, Any]], folder: Path) -> Any:
         lambda ids: st.tuples(*(sigma_rules(i) for i in range(len(ids))))
     ),
     events=st.lists(
-        falcon_events() | sysmon_events() | winlogbeat_events() | cloudtrail_events(),
+        falcon_events()
+        | sysmon_events()
+        | winlogbeat_events()
+        | cloudtrail_events()
+        # Lines that carry more than one source's keys: only the first claiming source maps.
+        | st.tuples(falcon_events(), sysmon_events(), cloudtrail_events()).map(
+            lambda parts: {**parts[2], **parts[1], **parts[0]}
+        ),
         min_size=1,
         max_size=25,
     ),

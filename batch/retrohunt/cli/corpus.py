@@ -1,4 +1,5 @@
-"""`retrohunt corpus`: generate a labelled Falcon, Sysmon or mixed corpus (tests, benchmarks)."""
+"""`retrohunt corpus`: generate a labelled Falcon, Sysmon, CloudTrail or mixed corpus (tests,
+benchmarks)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from retrohunt.cli.render import stdout
 HELP = """Generate a labelled NDJSON corpus (deterministic for a seed).
 
 --source falcon writes CrowdStrike Falcon FDR-style events, sysmon flat-JSON Sysmon events
-(Windows and Sysmon for Linux), mixed both interleaved in one archive. Writes --out (zstd
-unless --compression says otherwise) and, with --labels, a JSON Lines sidecar naming the rules
-each line must raise.
+(Windows and Sysmon for Linux), cloudtrail AWS CloudTrail records (one per line, and now and
+then an S3-style {"Records": [...]} line), mixed all three interleaved in one archive. Writes
+--out (zstd unless --compression says otherwise) and, with --labels, a JSON Lines sidecar
+naming the rules each line must raise (a Records line: those of any of its records).
 """
 
 
@@ -24,7 +26,7 @@ def generate_command(
         ..., "--out", "-o", help="Archive to write, e.g. corpora/generated/1gb.jsonl.zst."
     ),
     source: str = typer.Option(
-        "falcon", "--source", help="Telemetry source: falcon, sysmon or mixed."
+        "falcon", "--source", help="Telemetry source: falcon, sysmon, cloudtrail or mixed."
     ),
     events: int = typer.Option(100_000, "--events", "-n", min=1, help="Number of events."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same bytes."),

@@ -1,5 +1,6 @@
 """Deterministic generator of labelled telemetry corpora: CrowdStrike Falcon FDR-style NDJSON,
-flat-JSON Sysmon (Windows and Sysmon for Linux), or both interleaved in one archive.
+flat-JSON Sysmon (Windows and Sysmon for Linux), AWS CloudTrail (single records and S3-style
+{"Records": [...]} documents), or all three interleaved in one archive.
 
 Every line's labels are the exact set of T1204.003 rules that fire on it (see `rules`); the
 Atomic Red Team T1204.003 stories, tuning false positives and hard negatives are woven into a
@@ -14,6 +15,7 @@ from retrohunt.corpus.rules import (
     MINER_IMAGE_STRINGS,
     POOL_DOMAIN_STRINGS,
     POOL_PORTS,
+    RULE_AWS_LAUNCH,
     RULE_CREDENTIAL_EXFIL,
     RULE_DOWNLOADER_CONTAINER,
     RULE_MINER_ARGS,
@@ -22,6 +24,7 @@ from retrohunt.corpus.rules import (
     RULE_POOL_CONNECTION,
     RULE_POOL_DNS,
     RULES,
+    cloudtrail_labels,
     labels_of,
 )
 from retrohunt.corpus.writer import (
@@ -29,6 +32,7 @@ from retrohunt.corpus.writer import (
     CorpusInfo,
     CorpusSource,
     generate,
+    generate_cloudtrail,
     generate_falcon,
     generate_sysmon,
     write_corpus,
@@ -41,6 +45,7 @@ __all__ = [
     "POOL_DOMAIN_STRINGS",
     "POOL_PORTS",
     "RULES",
+    "RULE_AWS_LAUNCH",
     "RULE_CREDENTIAL_EXFIL",
     "RULE_DOWNLOADER_CONTAINER",
     "RULE_MINER_ARGS",
@@ -51,7 +56,9 @@ __all__ = [
     "CorpusInfo",
     "CorpusSource",
     "LabelledLine",
+    "cloudtrail_labels",
     "generate",
+    "generate_cloudtrail",
     "generate_falcon",
     "generate_sysmon",
     "labels_of",

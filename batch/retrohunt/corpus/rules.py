@@ -1,4 +1,4 @@
-"""What the seven T1204.003 rules decide, for labelling generated events exactly.
+"""What the eight T1204.003 rules decide, for labelling generated events exactly.
 
 The indicator lists copy rules/t1204.003-malicious-image/*.yml. They are written out here
 (not loaded) so the generator has no I/O; tests/test_corpus_oracle.py re-reads the YAML and
@@ -15,6 +15,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
+RULE_AWS_LAUNCH = "AWSInstanceLaunch"
 RULE_CREDENTIAL_EXFIL = "ContainerCredentialExfiltration"
 RULE_DOWNLOADER_CONTAINER = "DownloaderInContainer"
 RULE_MINER_ARGS = "MinerCommandLineArgs"
@@ -23,6 +24,7 @@ RULE_MINER_PROCESS = "MinerProcessExecution"
 RULE_POOL_DNS = "MiningPoolDNSLookup"
 RULE_POOL_CONNECTION = "MiningPoolNetworkConnection"
 RULES = (
+    RULE_AWS_LAUNCH,
     RULE_CREDENTIAL_EXFIL,
     RULE_DOWNLOADER_CONTAINER,
     RULE_MINER_ARGS,
@@ -275,8 +277,47 @@ def sysmon_labels(obj: Obj) -> Labels:
     return ()
 
 
+# CloudTrail (sources/cloudtrail.py): a record is one whose eventSource ends in .amazonaws.com;
+# a line may be an S3-style {"Records": [...]} document of many records.
+_CLOUDTRAIL = re.compile(r"(?i)\.amazonaws\.com$")
+CLOUDTRAIL_ENVELOPE = "Records"
+
+
+def cloudtrail_record_labels(obj: Obj) -> Labels:
+    """AWSInstanceLaunch on one CloudTrail record: eventSource ec2.amazonaws.com and eventName
+    RunInstances (whole values, ASCII letters folded) and no errorCode (a native field read as
+    is: any non-null value, even "", counts as present)."""
+    source = _text(obj, "eventSource")
+    if source is None or not _CLOUDTRAIL.search(source):
+        return ()
+    if fold(source) != "ec2.amazonaws.com" or fold(_text(obj, "eventName") or "") != "runinstances":
+        return ()
+    if obj.get("errorCode") is not None:
+        return ()
+    return (RULE_AWS_LAUNCH,)
+
+
+def cloudtrail_labels(obj: Obj) -> Labels:
+    """The rules that fire on a CloudTrail line: one record, or the union over the records of
+    a {"Records": [...]} document (the engine alerts per record; labels are per line)."""
+    records = obj.get(CLOUDTRAIL_ENVELOPE)
+    if isinstance(records, list):
+        found: set[str] = set()
+        for record in records:
+            if isinstance(record, Mapping):
+                found.update(labels_of(record))
+        return tuple(sorted(found))
+    return cloudtrail_record_labels(obj)
+
+
 def labels_of(obj: Obj) -> Labels:
-    """The rules that fire on an event of either source (Falcon is recognised first)."""
+    """The rules that fire on a line of any source. Records documents are CloudTrail; an event
+    belongs to the first source that recognises it: Falcon, Sysmon, then CloudTrail."""
+    if isinstance(obj.get(CLOUDTRAIL_ENVELOPE), list):
+        return cloudtrail_labels(obj)
     if _text(obj, "event_simpleName") is not None:
         return falcon_labels(obj)
-    return sysmon_labels(obj)
+    channel = _text(obj, "Channel", "SourceName")
+    if channel is not None and _SYSMON.search(channel):
+        return sysmon_labels(obj)
+    return cloudtrail_labels(obj)

@@ -1,5 +1,5 @@
-"""Streams of labelled lines per source (Falcon, Sysmon or both interleaved) and the writer that
-compresses one to disk with its labels sidecar."""
+"""Streams of labelled lines per source (Falcon, Sysmon, CloudTrail or all interleaved) and the
+writer that compresses one to disk with its labels sidecar."""
 
 from __future__ import annotations
 
@@ -16,13 +16,15 @@ from typing import BinaryIO, Literal, cast
 import zstandard
 
 from retrohunt.corpus.base import LabelledLine, Line
+from retrohunt.corpus.cloudtrail import CloudTrailGenerator
 from retrohunt.corpus.falcon import FalconGenerator
 from retrohunt.corpus.sysmon import SysmonGenerator
 
-CorpusSource = Literal["falcon", "sysmon", "mixed"]
-CORPUS_SOURCES: tuple[CorpusSource, ...] = ("falcon", "sysmon", "mixed")
+CorpusSource = Literal["falcon", "sysmon", "cloudtrail", "mixed"]
+CORPUS_SOURCES: tuple[CorpusSource, ...] = ("falcon", "sysmon", "cloudtrail", "mixed")
 Compression = Literal["zstd", "gzip", "none"]
-MIXED_FALCON_SHARE = 0.5
+MIXED_CLOUDTRAIL_SHARE = 0.1  # of mixed lines; Falcon and Sysmon share the rest equally
+MIXED_FALCON_SHARE = MIXED_CLOUDTRAIL_SHARE + (1 - MIXED_CLOUDTRAIL_SHARE) / 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +45,17 @@ class CorpusInfo:
 def stream(
     n_events: int, *, source: CorpusSource = "falcon", seed: int = 0, malicious_rate: float = 0.001
 ) -> Iterator[Line]:
-    """n_events (text, labels) pairs of one source; "mixed" interleaves a Falcon and a Sysmon
-    stream line by line (about half each), each with the same malicious rate."""
+    """n_events (text, labels) pairs of one source; "mixed" interleaves a Falcon, a Sysmon and
+    a CloudTrail stream line by line (about 45%, 45% and 10%), each with the same malicious
+    rate. A CloudTrail line may be a {"Records": [...]} document of many records."""
     if n_events < 0:
         raise ValueError(f"n_events must be >= 0, got {n_events}")
     if source == "falcon":
         return FalconGenerator(seed, malicious_rate).lines(n_events)
     if source == "sysmon":
         return SysmonGenerator(seed, malicious_rate).lines(n_events)
+    if source == "cloudtrail":
+        return CloudTrailGenerator(seed, malicious_rate).lines(n_events)
     if source == "mixed":
         return _mixed(n_events, seed, malicious_rate)
     raise ValueError(f"unknown corpus source {source!r}; expected one of {CORPUS_SOURCES}")
@@ -59,9 +64,14 @@ def stream(
 def _mixed(n_events: int, seed: int, malicious_rate: float) -> Iterator[Line]:
     falcon = FalconGenerator(seed, malicious_rate).lines(n_events)
     sysmon = SysmonGenerator(seed, malicious_rate).lines(n_events)
+    cloudtrail = CloudTrailGenerator(seed, malicious_rate).lines(n_events)
     choose = Random(f"mixed/{seed}").random
     for _ in range(n_events):
-        yield next(falcon) if choose() < MIXED_FALCON_SHARE else next(sysmon)
+        u = choose()
+        if u < MIXED_CLOUDTRAIL_SHARE:
+            yield next(cloudtrail)
+        else:
+            yield next(falcon) if u < MIXED_FALCON_SHARE else next(sysmon)
 
 
 def generate(
@@ -84,6 +94,14 @@ def generate_sysmon(
 ) -> Iterator[LabelledLine]:
     """Yields n_events labelled flat-JSON Sysmon lines (Windows and Linux)."""
     return generate(n_events, source="sysmon", seed=seed, malicious_rate=malicious_rate)
+
+
+def generate_cloudtrail(
+    n_events: int, *, seed: int = 0, malicious_rate: float = 0.001
+) -> Iterator[LabelledLine]:
+    """Yields n_events labelled CloudTrail lines: single records, now and then a
+    {"Records": [...]} document of 2-50 records."""
+    return generate(n_events, source="cloudtrail", seed=seed, malicious_rate=malicious_rate)
 
 
 class _HashingWriter:

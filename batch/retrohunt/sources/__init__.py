@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 import polars as pl
 
@@ -72,20 +73,20 @@ def normalise(
     """Add taxonomy columns (only `fields`, default all) and what matching needs: source,
     logsource category, product and service, and event type.
 
-    A row belongs to the first source that recognises it; rows no source recognises keep
-    null engine columns, so no rule applies to them.
+    A row belongs to the first source that recognises it, and only that source's mapping
+    applies to it; rows no source recognises keep null engine columns, so no rule applies.
     """
     wanted = TAXONOMY if fields is None else [f for f in TAXONOMY if f in set(fields)]
     present = set(frame.collect_schema().names())
     # Rule fields outside the taxonomy that reach into nested JSON become plain columns.
     nested = [f for f in fields or () if f not in TAXONOMY and is_nested(f)]
-    return frame.with_columns(
+    recognised = pl.coalesce([pl.when(s.detect()).then(pl.lit(s.name)) for s in sources])
+    return frame.with_columns(recognised.alias(SOURCE)).with_columns(
         *(column(name).alias(name) for name in nested),
         *(
             _per_source(sources, partial(Source.field, name=name, present=present)).alias(name)
             for name in wanted
         ),
-        _per_source(sources, lambda s: pl.lit(s.name)).alias(SOURCE),
         _per_source(sources, Source.category).alias(CATEGORY),
         _per_source(sources, Source.product_value).alias(PRODUCT),
         _per_source(sources, Source.service_value).alias(SERVICE),
@@ -106,8 +107,18 @@ def event_context(sources: Sequence[Source]) -> list[pl.Expr]:
 
 
 def _per_source(sources: Sequence[Source], expr_of: Callable[[Source], pl.Expr]) -> pl.Expr:
-    branches = [pl.when(s.detect()).then(expr_of(s)) for s in sources]
-    return branches[0] if len(branches) == 1 else pl.coalesce(branches)
+    """`expr_of(source)` on the rows that source claimed (`_rh_source`), null elsewhere.
+
+    A when/then chain on the recognised source, not a coalesce over sources: a value the
+    claiming source lacks must stay null rather than fall through to another source's
+    mapping of the same line.
+    """
+    first, *rest = sources
+    chain: Any = pl.when(pl.col(SOURCE) == first.name).then(expr_of(first))
+    for source in rest:
+        chain = chain.when(pl.col(SOURCE) == source.name).then(expr_of(source))
+    expr: pl.Expr = chain
+    return expr
 
 
 __all__ = ["SOURCES", "Source", "event_context", "normalise", "raw_schema", "select_sources"]

@@ -9,7 +9,7 @@ CLOUDTRAIL = Source(
     description='AWS CloudTrail: {"Records": [...]} documents as S3 writes them, or NDJSON '
     "of single records",
     recognise=("eventSource",),
-    recognise_pattern=r"\.amazonaws\.com$",
+    recognise_pattern=r"(?i)\.amazonaws\.com$",
     event_type=("eventName",),
     categories={},  # Sigma's CloudTrail rules select on product/service and eventName
     product="aws",
