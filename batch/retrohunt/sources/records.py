@@ -21,6 +21,9 @@ def expand_envelopes(frame: pl.DataFrame, sources: Sequence[Source]) -> pl.DataF
     for envelope in sorted({s.envelope for s in sources if s.envelope}):
         if envelope not in frame.columns:
             continue
+        if frame.get_column(envelope).null_count() == frame.height:  # the usual case
+            frame = frame.drop(envelope)
+            continue
         wrapped = frame.filter(pl.col(envelope).list.len() > 0)
         if wrapped.height == 0:
             frame = frame.drop(envelope)
