@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from retrohunt.parse import LINE_COLUMN, OFFSET_COLUMN
 from retrohunt.sources.base import Source
 from retrohunt.sources.taxonomy import RECORD
 
@@ -32,12 +33,19 @@ def expand_envelopes(frame: pl.DataFrame, sources: Sequence[Source]) -> pl.DataF
         inner = frame.schema[envelope]
         assert isinstance(inner, pl.List) and isinstance(inner.inner, pl.Struct)
         names = [f.name for f in inner.inner.fields]
+        # A wrapped event is all there is: the envelope line's own other fields are not part
+        # of it (only the line's provenance is).
+        keep = {*names, LINE_COLUMN, OFFSET_COLUMN, RECORD}
+        others = [c for c in plain.columns if c not in keep]
         events = (
             wrapped.with_columns(
                 pl.int_ranges(pl.col(envelope).list.len(), dtype=pl.Int64).alias(RECORD)
             )
             .explode(envelope, RECORD)
-            .with_columns(pl.col(envelope).struct.field(name).alias(name) for name in names)
+            .with_columns(
+                *(pl.col(envelope).struct.field(name).alias(name) for name in names),
+                *(pl.lit(None, dtype=frame.schema[c]).alias(c) for c in others),
+            )
             .drop(envelope)
         )
         frame = pl.concat([plain, events.select(plain.columns)], how="vertical")
