@@ -28,14 +28,21 @@ def _root(
     DEBUG["enabled"] = debug
 
 
-app.command("scan", help=scan.HELP, epilog=EXIT_CODES_HELP)(handle_errors(scan.scan_command))
+def _reflow(text: str) -> str:
+    """Join the lines of each paragraph: the help renderer keeps hard line breaks."""
+    return "\n\n".join(" ".join(p.split()) for p in text.strip().split("\n\n"))
+
+
+app.command("scan", help=_reflow(scan.HELP), epilog=EXIT_CODES_HELP)(
+    handle_errors(scan.scan_command)
+)
 corpus_app = typer.Typer(help="Generate labelled corpora.", no_args_is_help=True)
-corpus_app.command("generate", help=corpus.HELP)(handle_errors(corpus.generate_command))
+corpus_app.command("generate", help=_reflow(corpus.HELP))(handle_errors(corpus.generate_command))
 app.add_typer(corpus_app, name="corpus")
 rules_app = typer.Typer(help="Inspect rule sets.", no_args_is_help=True)
-rules_app.command("list", help=rules.LIST_HELP)(handle_errors(rules.list_command))
+rules_app.command("list", help=_reflow(rules.LIST_HELP))(handle_errors(rules.list_command))
 app.add_typer(rules_app, name="rules")
-app.command("sources", help=sources.HELP)(handle_errors(sources.sources_command))
+app.command("sources", help=_reflow(sources.HELP))(handle_errors(sources.sources_command))
 
 
 def main(argv: list[str] | None = None) -> int:
