@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from random import Random
+from typing import TypeVar
 
 from retrohunt.corpus.catalogue import (
     AWS_KEY_IDS,
@@ -81,6 +82,9 @@ class LabelledLine:
 
     data: bytes
     rules: tuple[str, ...]
+
+
+P = TypeVar("P")  # a source's process record
 
 
 class Generator:
@@ -219,6 +223,13 @@ class Generator:
 
     def pick(self, seq: Sequence[str]) -> str:
         return seq[int(self.random() * len(seq))]
+
+    def remember(self, procs: list[P], proc: P, keep: int = 48) -> None:
+        """Keep a host's recent processes (for later links), replacing a random one when full."""
+        if len(procs) < keep:
+            procs.append(proc)
+        else:
+            procs[int(self.random() * keep)] = proc
 
     def hex(self, nbits: int) -> str:
         return f"{self.bits(nbits):0{nbits // 4}x}"

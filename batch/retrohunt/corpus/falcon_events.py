@@ -183,12 +183,6 @@ class FalconEvents(Generator):
         # No suitable process seen on this host yet: a context id from before the corpus start.
         return Proc(str(1_000_000_000 + self.bits(33)), "", "", False)
 
-    def remember(self, host: Host, proc: Proc) -> None:
-        if len(host.procs) < 48:
-            host.procs.append(proc)
-        else:
-            host.procs[int(self.random() * 48)] = proc
-
     def fill_host(self, template: str, host: Host) -> str:
         if "{" not in template:
             return template
@@ -258,7 +252,7 @@ class FalconEvents(Generator):
         obj["SHA256HashData"] = sha
         obj["MD5HashData"] = md5
         self.last_proc = Proc(tpid, image, basename(image), browser)
-        self.remember(host, self.last_proc)
+        self.remember(host.procs, self.last_proc)
         return self.tail(host, obj)
 
     def _benign_proc_obj(self, simple: str) -> Obj:

@@ -351,12 +351,6 @@ class SysmonEvents(Generator):
     def sys_image(self, host: Host) -> str:
         return r"C:\Windows\System32\svchost.exe" if host.platform == "Win" else "/usr/sbin/sshd"
 
-    def remember(self, host: Host, proc: Proc) -> None:
-        if len(host.procs) < 48:
-            host.procs.append(proc)
-        else:
-            host.procs[int(self.random() * 48)] = proc
-
     def fill_host(self, template: str, host: Host) -> str:
         if "{" not in template:
             return template
@@ -435,7 +429,7 @@ class SysmonEvents(Generator):
             obj["ParentUser"] = "root" if "containerd" in parent_image else user
         browser = browser or fold(image).endswith(BROWSER_SUFFIXES)
         self.last_proc = Proc(guid, pid, image, user, browser)
-        self.remember(host, self.last_proc)
+        self.remember(host.procs, self.last_proc)
         return self.finish(host, obj, 1)
 
     def lin_process(
