@@ -10,7 +10,15 @@ import polars as pl
 from retrohunt.compiler.plan import Plan
 from retrohunt.match import ROW_COLUMN, RULE_COLUMN
 from retrohunt.parse import LINE_COLUMN, OFFSET_COLUMN
-from retrohunt.sources.taxonomy import CATEGORY, EVENT_TIME, EVENT_TYPE, HOST, RECORD, SOURCE
+from retrohunt.sources.taxonomy import (
+    CATEGORY,
+    EVENT_TIME,
+    EVENT_TYPE,
+    HOST,
+    PROCESS_CONTEXT,
+    RECORD,
+    SOURCE,
+)
 from retrohunt.sources.timestamps import UTC_MICROS
 
 ALERT_SCHEMA: dict[str, pl.DataType] = {
@@ -40,6 +48,7 @@ ALERT_SCHEMA: dict[str, pl.DataType] = {
     "archive_sha256": pl.String(),
     "record_index": pl.Int64(),  # the event's index inside an envelope line (CloudTrail)
     "container_id": pl.String(),
+    "process_context": pl.String(),  # event / joined / unknown: where image etc. came from
     "cloud_region": pl.String(),
     "cloud_account": pl.String(),
 }
@@ -62,6 +71,7 @@ _FROM_EVENT: dict[str, pl.Expr] = {
     "category": pl.col(CATEGORY),
     "record_index": pl.col(RECORD),
     "container_id": pl.col("ContainerId"),
+    "process_context": pl.col(PROCESS_CONTEXT),
     "cloud_region": pl.col("CloudRegion"),
     "cloud_account": pl.col("CloudAccount"),
 }

@@ -6,7 +6,7 @@ import hashlib
 import queue
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, TypeVar
@@ -54,6 +54,36 @@ class Chunk:
     data: bytes
     first_line: int
     offset: int
+    line_count: int | None = None  # physical lines in `data`, when the reader counted them
+
+    def physical_lines(self) -> int:
+        """Lines in `data`, blank ones included (a last line without newline counts)."""
+        if self.line_count is not None:
+            return self.line_count
+        return self.data.count(b"\n") + (1 if self.data and not self.data.endswith(b"\n") else 0)
+
+    def line_at(self, offset: int) -> bytes:
+        """The line starting at stream offset `offset`, without its newline (or CR)."""
+        start = offset - self.offset
+        end = self.data.find(b"\n", start)
+        line = self.data[start : end if end >= 0 else len(self.data)]
+        return line[:-1] if line.endswith(b"\r") else line
+
+    def line_numbers(self, offsets: Sequence[int]) -> list[int]:
+        """The 1-based line numbers of the lines starting at these stream offsets.
+
+        Counts newlines up to the last offset asked for, so the cost is paid only for the
+        few lines that need a number (alerts, bad lines), not for every line.
+        """
+        order = sorted(set(offsets))
+        numbers: dict[int, int] = {}
+        line, position = self.first_line, 0
+        for offset in order:
+            start = offset - self.offset
+            line += self.data.count(b"\n", position, start)
+            position = start
+            numbers[offset] = line
+        return [numbers[offset] for offset in offsets]
 
 
 def detect_compression(path: Path) -> Compression:
@@ -139,8 +169,9 @@ class ArchiveReader:
                         data = bytes(buf[: cut + 1])
                         del buf[: cut + 1]
                         search_from = 0
-                        yield Chunk(data, line, offset)
-                        line += data.count(b"\n")
+                        count = data.count(b"\n")
+                        yield Chunk(data, line, offset, count)
+                        line += count
                         offset += len(data)
         except _StreamDamaged as damage:
             if buf:

@@ -27,14 +27,18 @@ def build_manifest(
     results: list[ArchiveResult],
     seconds: float,
     evaluation: Evaluation | None = None,
+    engine: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Describe a scan: what was read, with which rules, what came out, how long it took."""
+    """Describe a scan: what was read, with which rules, what came out, how long it took;
+    `engine` adds the prefilter's and the process join's part."""
     by_rule: Counter[str] = Counter()
     suppressed: Counter[str] = Counter()
     for result in results:
         by_rule.update(result.alerts_by_rule())
         suppressed.update(result.suppressed_by_rule())
     total_bytes = sum(r.decompressed_bytes for r in results)
+    lines = sum(r.lines for r in results)
+    candidates = sum(r.candidate_lines for r in results)
     return {
         "retrohunt_version": retrohunt_version(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -56,7 +60,9 @@ def build_manifest(
         "totals": {
             "archives": len(results),
             "failed": sum(1 for r in results if r.error),
-            "lines": sum(r.lines for r in results),
+            "lines": lines,
+            "candidate_lines": candidates,
+            "prefilter_pass_rate": round(candidates / lines, 6) if lines else None,
             "events": sum(r.events for r in results),
             "unrecognised_events": sum(r.unrecognised for r in results),
             "bad_lines": sum(r.bad_lines for r in results),
@@ -67,6 +73,7 @@ def build_manifest(
             "suppressed": sum(suppressed.values()),
             "suppressed_by_rule": {r.name: suppressed.get(r.name, 0) for r in plan.rules},
         },
+        **(engine or {}),
         "evaluation": evaluation.as_dict() if evaluation else None,
         "seconds": round(seconds, 3),
         "mb_per_second": round(total_bytes / 1e6 / seconds, 1) if seconds > 0 else None,
@@ -83,6 +90,8 @@ def _archive_entry(result: ArchiveResult) -> dict[str, Any]:
         "size": result.size,
         "decompressed_bytes": result.decompressed_bytes,
         "lines": result.lines,
+        "candidate_lines": result.candidate_lines,
+        "prefilter_pass_rate": round(result.pass_rate, 6) if result.pass_rate is not None else None,
         "events": result.events,
         "unrecognised_events": result.unrecognised,
         "bad_lines": result.bad_lines,

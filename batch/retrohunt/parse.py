@@ -45,19 +45,67 @@ def parse_chunk(chunk: Chunk, schema: Mapping[str, pl.DataType]) -> ParsedChunk:
     line costs a few extra reader calls, not one per line.
     """
     starts, ends = _line_bounds(chunk.data)
+    numbers = np.arange(len(starts), dtype=np.int64) + chunk.first_line
+    return _parse(chunk.data, schema, starts, ends, numbers, starts + chunk.offset)
+
+
+def parse_lines(lines: LineBatch, schema: Mapping[str, pl.DataType]) -> ParsedChunk:
+    """Parse a batch of selected lines (the prefilter's candidates) like `parse_chunk`,
+    with each line's own number and offset as its provenance."""
+    if len(lines) == 0:  # b"" would read as one empty line
+        none = np.zeros(0, dtype=np.int64)
+        return _parse(b"", schema, none, none, none, none)
+    starts, ends = _line_bounds(lines.data)
+    if len(starts) != len(lines.line_numbers):
+        raise ValueError(f"{len(starts)} lines in the batch, {len(lines.line_numbers)} numbers")
+    return _parse(lines.data, schema, starts, ends, lines.line_numbers, lines.offsets)
+
+
+@dataclass(frozen=True, slots=True)
+class LineBatch:
+    """Some lines of a stream joined by newlines, each with its 1-based line number and
+    the offset of its first byte in the decompressed stream."""
+
+    data: bytes
+    line_numbers: np.ndarray  # int64, one per line of `data`
+    offsets: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, lines: list[bytes], line_numbers: list[int], offsets: list[int]) -> LineBatch:
+        """A batch from separate lines (without their newlines)."""
+        return cls(
+            b"\n".join(lines),
+            np.asarray(line_numbers, dtype=np.int64),
+            np.asarray(offsets, dtype=np.int64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.line_numbers)
+
+
+def _parse(
+    data: bytes,
+    schema: Mapping[str, pl.DataType],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    numbers: np.ndarray,
+    offsets: np.ndarray,
+) -> ParsedChunk:
     # Polars validates UTF-8 over the whole input, so invalid bytes anywhere also take the
     # line-by-line path, where they are replaced and counted.
-    frame = _read(chunk.data, schema)
+    frame = _read(data, schema)
     if frame is not None:
         nonempty = np.flatnonzero(ends > starts)
         if frame.height == len(nonempty):
-            return ParsedChunk(_with_provenance(frame, chunk, starts, nonempty), len(nonempty))
-    return _parse_line_by_line(chunk, schema, starts, ends)
+            return ParsedChunk(_with_provenance(frame, numbers, offsets, nonempty), len(nonempty))
+    return _parse_line_by_line(data, schema, starts, ends, numbers, offsets)
 
 
 def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Start and end (exclusive, without CR/LF) of every line in `data`."""
     buf = np.frombuffer(data, dtype=np.uint8)
+    if not len(buf):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     newlines = np.flatnonzero(buf == 0x0A)
     starts = np.concatenate(([0], newlines + 1))
     ends = np.concatenate((newlines, [len(buf)]))
@@ -75,18 +123,22 @@ def _read(data: bytes, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None
 
 
 def _with_provenance(
-    frame: pl.DataFrame, chunk: Chunk, starts: np.ndarray, rows: np.ndarray
+    frame: pl.DataFrame, numbers: np.ndarray, offsets: np.ndarray, rows: np.ndarray
 ) -> pl.DataFrame:
     return frame.with_columns(
-        pl.Series(LINE_COLUMN, rows + chunk.first_line, dtype=pl.Int64),
-        pl.Series(OFFSET_COLUMN, starts[rows] + chunk.offset, dtype=pl.Int64),
+        pl.Series(LINE_COLUMN, numbers[rows], dtype=pl.Int64),
+        pl.Series(OFFSET_COLUMN, offsets[rows], dtype=pl.Int64),
     )
 
 
 def _parse_line_by_line(
-    chunk: Chunk, schema: Mapping[str, pl.DataType], starts: np.ndarray, ends: np.ndarray
+    data: bytes,
+    schema: Mapping[str, pl.DataType],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    numbers: np.ndarray,
+    offsets: np.ndarray,
 ) -> ParsedChunk:
-    data = chunk.data
     texts: list[bytes] = []
     rows: list[int] = []
     invalid_utf8 = 0
@@ -108,8 +160,8 @@ def _parse_line_by_line(
     _bisect(texts, list(range(len(texts))), schema, frames, good, bad)
     bad_lines = [
         BadLine(
-            line_number=chunk.first_line + rows[i],
-            byte_offset=chunk.offset + int(starts[rows[i]]),
+            line_number=int(numbers[rows[i]]),
+            byte_offset=int(offsets[rows[i]]),
             reason=reason,
             raw=data[int(starts[rows[i]]) : int(ends[rows[i]])],
         )
@@ -118,7 +170,7 @@ def _parse_line_by_line(
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
     good_rows = np.asarray([rows[i] for i in good], dtype=np.int64)
     return ParsedChunk(
-        _with_provenance(frame, chunk, starts, good_rows),
+        _with_provenance(frame, numbers, offsets, good_rows),
         len(texts),
         sorted(bad_lines, key=lambda b: b.line_number),
         invalid_utf8,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -9,19 +10,15 @@ from pathlib import Path
 
 import polars as pl
 
-from retrohunt.alerts import build_alerts, empty_alerts, with_alert_ids
-from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, Chunk, prefetch
+from retrohunt.alerts import empty_alerts, with_alert_ids
+from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, prefetch
 from retrohunt.compiler import Plan, compile_rules, find_allowlists
+from retrohunt.context import DEFAULT_HORIZON, ProcessTable
+from retrohunt.engine import Engine, PendingLines
 from retrohunt.errors import InputError, RuleError
 from retrohunt.evaluate import Evaluation, evaluate, load_labels
-from retrohunt.hyperscan_db import CompiledPatterns, compile_patterns
 from retrohunt.manifest import build_manifest
-from retrohunt.match import ROW_COLUMN, match_frame
-from retrohunt.parse import LINE_COLUMN, OFFSET_COLUMN, parse_chunk
 from retrohunt.sink import QuarantineWriter, write_alerts, write_json, write_ndjson
-from retrohunt.sources import Source, event_context, normalise, raw_schema, select_sources
-from retrohunt.sources.records import expand_envelopes
-from retrohunt.sources.taxonomy import RECORD, SOURCE
 from retrohunt.suppress import AllowList, load_allowlists
 
 
@@ -46,6 +43,17 @@ class ScanOptions:
     rule folders' own `allowlists/*.yml` always apply too."""
     labels: Path | None = None
     """Labels file (line → expected rules) to score the alerts against; one archive only."""
+    prefilter: bool = True
+    """Run the raw-byte prefilter, so only lines that could alert are parsed. Off, every
+    line is parsed and evaluated: the alerts are the same, only slower."""
+    process_join: bool = True
+    """Give network and DNS events their process's image, command line, parent, user and
+    container from the process event (Falcon: ContextProcessId = TargetProcessId)."""
+    process_table: Path | None = None
+    """A persistent process table (Parquet): processes of earlier runs resolve events of
+    this one, and this run's processes are added to it (what `hunt` keeps in its output)."""
+    process_horizon: dt.timedelta = DEFAULT_HORIZON
+    """How long a process stays in the persistent table after it started."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +81,8 @@ class ArchiveResult:
     sha256: str | None = None
     decompressed_bytes: int = 0
     lines: int = 0  # non-blank lines
-    events: int = 0  # lines that parsed as JSON objects
+    candidate_lines: int = 0  # lines the prefilter passed on to be parsed
+    events: int = 0  # lines that are JSON objects (with the prefilter: all but bad lines)
     unrecognised: int = 0  # events no source claimed
     bad_lines: int = 0  # quarantined
     invalid_utf8: int = 0  # scanned with invalid bytes replaced
@@ -84,6 +93,13 @@ class ArchiveResult:
     quarantine_path: Path | None = None
     error: str | None = None
     seconds: float = 0.0
+    frames: list[pl.DataFrame] = field(default_factory=list)  # alerts found so far
+    pending: PendingLines | None = None  # lines waiting for the process table's last word
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Share of lines the prefilter passed on (None before any line)."""
+        return self.candidate_lines / self.lines if self.lines else None
 
     def alerts_by_rule(self) -> dict[str, int]:
         """Alert count per rule name (suppressed alerts not included)."""
@@ -110,6 +126,7 @@ class ScanResult:
     manifest_path: Path
     seconds: float
     evaluation: Evaluation | None = None
+    engine: Engine | None = None
 
     @property
     def alerts(self) -> pl.DataFrame:
@@ -129,11 +146,14 @@ def scan(
     """Scan every archive with the rule set, writing alerts, quarantine and manifest.json.
 
     Archives that are missing, unsupported or corrupt are recorded with their error (alerts
-    found before damage are kept and written) and the others are still scanned.
+    found before damage are kept and written) and the others are still scanned. Alert files
+    are written once every archive has been read: an event whose process appears only in a
+    later archive is resolved by the process join before its alert is written.
 
     Raises:
         RuleError: the rules cannot be used at all (or, with `strict`, one is refused).
         OutputError: the output folder cannot be written.
+        InputError: the persistent process table cannot be read.
     """
     started = time.perf_counter()
     if plan is None:
@@ -147,30 +167,35 @@ def scan(
     allowlist = load_allowlists(
         [*find_allowlists(list(options.rules) or None), *options.allowlists]
     )
-    compiled = compile_patterns(plan.patterns)
-    sources = select_sources(options.source)
-    results = [
-        _scan_one(path, options, plan, compiled, sources, allowlist, progress)
-        for path in options.archives
-    ]
+    table = (
+        ProcessTable.load(options.process_table, options.process_horizon)
+        if options.process_table is not None
+        else ProcessTable(options.process_horizon)
+    )
+    engine = Engine(
+        plan,
+        options.source,
+        prefilter=options.prefilter,
+        process_join=options.process_join,
+        table=table,
+    )
+    results = [_scan_one(path, options, engine, progress) for path in options.archives]
+    for result in results:
+        _finish(result, options, engine, allowlist)
+    if options.process_table is not None and engine.joins:
+        table.save(options.process_table)
     evaluation = None
     if labels is not None and options.labels is not None:
         names = [rule.name for rule in plan.rules]
         evaluation = evaluate(results[0].alerts, labels, names, options.labels)
     seconds = time.perf_counter() - started
-    manifest = build_manifest(plan, results, seconds, evaluation)
+    manifest = build_manifest(plan, results, seconds, evaluation, engine.describe(options))
     manifest_path = write_json(options.out / "manifest.json", manifest)
-    return ScanResult(plan, results, manifest_path, seconds, evaluation)
+    return ScanResult(plan, results, manifest_path, seconds, evaluation, engine)
 
 
 def _scan_one(
-    path: Path,
-    options: ScanOptions,
-    plan: Plan,
-    compiled: CompiledPatterns,
-    sources: list[Source],
-    allowlist: AllowList,
-    progress: ProgressCallback | None,
+    path: Path, options: ScanOptions, engine: Engine, progress: ProgressCallback | None
 ) -> ArchiveResult:
     started = time.perf_counter()
     result = ArchiveResult(path)
@@ -180,31 +205,25 @@ def _scan_one(
         result.error = str(exc)
         return result
     result.size, result.compression = reader.size, reader.compression
-    match_schema = raw_schema(sources, plan.fields())
-    full_schema = raw_schema(sources, plan.fields(), full=True)
-    frames: list[pl.DataFrame] = []
     alerts = 0
     quarantine = QuarantineWriter(options.out / f"{path.name}.quarantine.jsonl", str(path))
+    pending = PendingLines()
     try:
         # A reader thread decompresses the next chunks while this one is matched:
         # python-zstandard and zlib release the GIL while they work.
         for chunk in prefetch(reader, depth=2):
             result.decompressed_bytes += len(chunk.data)
-            parsed = parse_chunk(chunk, match_schema)
-            result.lines += parsed.lines
-            result.events += parsed.frame.height
-            result.invalid_utf8 += parsed.invalid_utf8
-            result.bad_lines += len(parsed.bad)
-            quarantine.add(parsed.bad)
-            expanded = expand_envelopes(parsed.frame, sources)
-            events = normalise(expanded.lazy(), sources, plan.fields()).collect()
-            result.unrecognised += events.get_column(SOURCE).null_count()
-            hits = match_frame(events, plan, compiled)
-            if hits.height:
-                frames.append(
-                    describe_hits(chunk, events, hits, plan, sources, full_schema, str(path))
-                )
-                alerts += hits.height
+            outcome = engine.run_chunk(chunk, str(path), pending)
+            result.lines += outcome.lines
+            result.candidate_lines += outcome.candidate_lines
+            result.events += outcome.events
+            result.unrecognised += outcome.unrecognised
+            result.invalid_utf8 += outcome.invalid_utf8
+            result.bad_lines += len(outcome.bad)
+            quarantine.add(outcome.bad)
+            if outcome.alerts.height:
+                result.frames.append(outcome.alerts)
+                alerts += outcome.alerts.height
             if progress:
                 progress(Progress(path, reader.bytes_read, reader.size, result.events, alerts))
     except InputError as exc:
@@ -213,64 +232,34 @@ def _scan_one(
         quarantine_path = quarantine.close(rename_to=f"{path.name}.{reader.sha256[:12]}")
     result.sha256 = reader.sha256
     result.quarantine_path = quarantine_path
-    found = pl.concat(frames) if frames else empty_alerts()
-    found = with_alert_ids(found, reader.sha256).sort("line_number", "rule_name")
-    result.alerts, result.suppressed = allowlist.apply(found)
-    stem = f"{path.name}.{reader.sha256[:12]}"
-    result.alerts_path = write_alerts(options.out / f"{stem}.alerts.parquet", result.alerts)
-    if result.suppressed.height:
-        # JSON Lines, not Parquet: `scan_parquet(out/**/*.parquet)` must read alerts only.
-        result.suppressed_path = write_ndjson(
-            options.out / f"{stem}.suppressed.jsonl", result.suppressed
-        )
+    result.pending = pending
     result.seconds = time.perf_counter() - started
     if progress:
         progress(Progress(path, reader.bytes_read, reader.size, result.events, alerts, True))
     return result
 
 
-def describe_hits(
-    chunk: Chunk,
-    events: pl.DataFrame,
-    hits: pl.DataFrame,
-    plan: Plan,
-    sources: list[Source],
-    full_schema: dict[str, pl.DataType],
-    archive: str,
-) -> pl.DataFrame:
-    """Alert rows for one chunk's hits.
-
-    Matching reads only the fields rules test; the alerting lines (few) are read again here
-    with every field an alert shows, and only they get timestamps parsed. An event inside
-    an envelope line (CloudTrail Records) is found again by (line, record index).
-    """
-    key = [LINE_COLUMN, RECORD]
-    hit_keys = (
-        events.select(*key, OFFSET_COLUMN)
-        .with_row_index(ROW_COLUMN)
-        .join(hits.select(ROW_COLUMN).unique(), on=ROW_COLUMN, how="semi")
-        .with_columns(pl.col(RECORD).fill_null(-1))
-    )
-    provenance = hit_keys.select(LINE_COLUMN, OFFSET_COLUMN).unique().sort(LINE_COLUMN)
-    lines = []
-    for offset in provenance.get_column(OFFSET_COLUMN).to_list():
-        start = offset - chunk.offset
-        end = chunk.data.find(b"\n", start)
-        lines.append(chunk.data[start : end if end >= 0 else len(chunk.data)])
-    reread = parse_chunk(Chunk(b"\n".join(lines), 1, 0), full_schema).frame
-    if reread.height != len(lines):
-        raise RuntimeError("an alerting line did not parse a second time")
-    reread = reread.drop(LINE_COLUMN, OFFSET_COLUMN).hstack(provenance)
-    expanded = expand_envelopes(reread, sources).with_columns(pl.col(RECORD).fill_null(-1))
-    described = normalise(expanded.lazy(), sources).collect().with_row_index("_rh_new")
-    renumbered = (
-        hits.join(hit_keys.select(ROW_COLUMN, *key), on=ROW_COLUMN)
-        .join(described.select("_rh_new", *key), on=key)
-        .select(pl.col("_rh_new").alias(ROW_COLUMN), pl.exclude(ROW_COLUMN, "_rh_new", *key))
-    )
-    described = described.drop("_rh_new").with_columns(
-        pl.when(pl.col(RECORD) >= 0).then(pl.col(RECORD)).alias(RECORD)
-    )
-    return build_alerts(
-        described, renumbered, plan, archive=archive, context=event_context(sources)
-    )
+def _finish(
+    result: ArchiveResult, options: ScanOptions, engine: Engine, allowlist: AllowList
+) -> None:
+    """Resolve the archive's pending lines, then suppress, id and write its alerts."""
+    if result.sha256 is None:
+        return  # never opened
+    started = time.perf_counter()
+    if result.pending is not None and len(result.pending):
+        late = engine.resolve(result.pending, str(result.path))
+        if late.height:
+            result.frames.append(late)
+    result.pending = None
+    found = pl.concat(result.frames) if result.frames else empty_alerts()
+    result.frames = []
+    found = with_alert_ids(found, result.sha256).sort("line_number", "rule_name")
+    result.alerts, result.suppressed = allowlist.apply(found)
+    stem = f"{result.path.name}.{result.sha256[:12]}"
+    result.alerts_path = write_alerts(options.out / f"{stem}.alerts.parquet", result.alerts)
+    if result.suppressed.height:
+        # JSON Lines, not Parquet: `scan_parquet(out/**/*.parquet)` must read alerts only.
+        result.suppressed_path = write_ndjson(
+            options.out / f"{stem}.suppressed.jsonl", result.suppressed
+        )
+    result.seconds += time.perf_counter() - started

@@ -10,6 +10,26 @@ import polars as pl
 from retrohunt.sources.paths import column
 from retrohunt.sources.timestamps import parse_event_time
 
+JOINED_FIELDS = ("Image", "CommandLine", "ParentImage", "User", "ContainerId")
+"""The taxonomy fields a process join fills on the events that lack them."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessJoin:
+    """How a source's network and DNS events find the process that made them.
+
+    A process event (`process_types`) names its process by `process_key` (on Falcon: the
+    agent id and TargetProcessId); events of `categories` point to it by `context_key`
+    (agent id and ContextProcessId). `fields` come from the process event when the event
+    lacks them.
+    """
+
+    process_types: tuple[str, ...]
+    process_key: tuple[str, str]
+    context_key: tuple[str, str]
+    categories: tuple[str, ...]
+    fields: tuple[str, ...] = JOINED_FIELDS
+
 
 @dataclass(frozen=True, slots=True)
 class Source:
@@ -27,7 +47,10 @@ class Source:
     - `fields`: taxonomy field → natives;
     - `time_fields`, `host_fields`: what the alert's event time and host come from;
     - `envelope`: a top-level key whose list holds many events in one line (CloudTrail's
-      `{"Records": [...]}`); each becomes a row of its own (`sources.records`).
+      `{"Records": [...]}`); each becomes a row of its own (`sources.records`);
+    - `value_maps`: taxonomy fields whose native values are translated (Falcon's
+      ConnectionDirection "1" is Sigma's Initiated "false"); unmapped values become null;
+    - `process_join`: how network and DNS events get their process's context.
     """
 
     name: str
@@ -44,6 +67,8 @@ class Source:
     products: Mapping[str, str] = field(default_factory=dict)
     service: str | None = None
     envelope: str | None = None  # a top-level list key wrapping many events in one line
+    value_maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    process_join: ProcessJoin | None = None
 
     def raw_columns(self, fields: Iterable[str] | None = None) -> frozenset[str]:
         """Native fields needed for the taxonomy `fields` (None: everything, event time and
@@ -97,7 +122,14 @@ class Source:
         `present`: the frame's columns, when not all native fields were read.
         """
         native = tuple(n for n in self.fields.get(name, ()) if present is None or n in present)
-        return first_of(native) if native else pl.lit(None, dtype=pl.String)
+        if not native:
+            return pl.lit(None, dtype=pl.String)
+        value = first_of(native)
+        if name in self.value_maps:
+            return value.replace_strict(
+                dict(self.value_maps[name]), default=None, return_dtype=pl.String
+            )
+        return value
 
     def event_time(self) -> pl.Expr:
         """The event's time as Datetime(µs, UTC)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrohunt.sources.base import Source
+from retrohunt.sources.base import ProcessJoin, Source
 
 FALCON = Source(
     name="falcon",
@@ -39,7 +39,19 @@ FALCON = Source(
         "Protocol": ("Protocol",),
         "QueryName": ("DomainName",),
         "ContainerId": ("OciContainerId",),
+        # "0" outbound, "1" inbound, "2" neither; Sigma's Initiated is "true" when the host
+        # opened the connection (value_maps below).
+        "Initiated": ("ConnectionDirection",),
     },
+    value_maps={"Initiated": {"0": "true", "1": "false"}},
+    # Network and DNS events carry no image, only ContextProcessId: the TargetProcessId of
+    # the process event on the same agent.
+    process_join=ProcessJoin(
+        process_types=("ProcessRollup2", "SyntheticProcessRollup2"),
+        process_key=("aid", "TargetProcessId"),
+        context_key=("aid", "ContextProcessId"),
+        categories=("network_connection", "dns_query"),
+    ),
     # `timestamp` is when the cloud received the event (epoch ms); ContextTimeStamp and
     # ProcessStartTime are the sensor's (epoch s with decimals).
     time_fields=("timestamp", "ContextTimeStamp", "ProcessStartTime"),

@@ -35,6 +35,7 @@ SYSMON = Source(
         "SourceIp": ("SourceIp", "winlog.event_data.SourceIp"),
         "SourcePort": ("SourcePort", "winlog.event_data.SourcePort"),
         "Protocol": ("Protocol", "winlog.event_data.Protocol"),
+        "Initiated": ("Initiated", "winlog.event_data.Initiated"),
         "QueryName": ("QueryName", "winlog.event_data.QueryName"),
     },
     # UtcTime is "YYYY-MM-DD HH:MM:SS.fff" in UTC; @timestamp is often collector local time

@@ -22,6 +22,7 @@ TAXONOMY: dict[str, str] = {
     "SourceIp": "local address of a connection",
     "SourcePort": "local port of a connection",
     "Protocol": "transport protocol (number or name)",
+    "Initiated": "'true' when the host opened the connection, 'false' when it accepted it",
     "QueryName": "domain name looked up in a DNS query",
     # Not in Sigma's taxonomy: where a source knows it, the container a process runs in.
     "ContainerId": "id of the container the process runs in (Falcon OciContainerId)",
@@ -38,5 +39,6 @@ EVENT_TYPE = "_rh_event_type"  # the source's own event name, e.g. ProcessRollup
 EVENT_TIME = "_rh_time"  # Datetime(us, UTC)
 HOST = "_rh_host"  # best host identity: name when known, else the agent id
 RECORD = "_rh_record"  # index of the event inside an envelope line (CloudTrail Records)
+PROCESS_CONTEXT = "_rh_process_context"  # where process fields came from: event/joined/unknown
 
 CATEGORIES = ("process_creation", "network_connection", "dns_query")

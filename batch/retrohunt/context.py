@@ -1,0 +1,320 @@
+"""The process join: a table of processes (agent, process id → image, command line, parent,
+user, container, start time) that fills those fields on network and DNS events lacking them.
+
+Falcon network and DNS events name their process only by ContextProcessId; the process
+event with that TargetProcessId on the same agent says which image it was. The table is
+fed from process lines as chunks stream by (`add`); events are enriched from it (`enrich`)
+and say where their process fields came from (`process_context`: "event", "joined" or
+"unknown"). A persistent table (`load` / `save`) carries processes from one run to the
+next, bounded by a horizon on their start time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from retrohunt.compiler.plan import (
+    And,
+    CidrMatch,
+    CompiledRule,
+    Exists,
+    IsNull,
+    Node,
+    Not,
+    NumberEquals,
+    Or,
+    Plan,
+    StringMatch,
+)
+from retrohunt.errors import InputError
+from retrohunt.sink import write_atomic
+from retrohunt.sources.base import JOINED_FIELDS, Source, first_of
+from retrohunt.sources.taxonomy import CATEGORY, EVENT_TIME, EVENT_TYPE, PROCESS_CONTEXT, SOURCE
+from retrohunt.sources.timestamps import UTC_MICROS
+
+DEFAULT_HORIZON = dt.timedelta(days=7)
+"""How long a process stays in a persistent table after it started."""
+
+EVENT, JOINED, UNKNOWN = "event", "joined", "unknown"
+
+_HOST, _PID, _SEQ, _FOUND = "_rh_join_host", "_rh_join_pid", "_rh_join_seq", "_rh_join_found"
+TABLE_SCHEMA: dict[str, pl.DataType] = {
+    _HOST: pl.String(),
+    _PID: pl.String(),
+    **{name: pl.String() for name in JOINED_FIELDS},
+    EVENT_TIME: UTC_MICROS,
+    _SEQ: pl.Int64(),
+}
+"""Columns of the process table (and of its Parquet file)."""
+
+
+def joined_column(name: str) -> str:
+    """Name of the column holding the joined value of field `name`."""
+    return f"_rh_joined:{name}"
+
+
+class ProcessTable:
+    """Processes seen so far, latest sighting of a key first (see module doc)."""
+
+    def __init__(self, horizon: dt.timedelta = DEFAULT_HORIZON) -> None:
+        self.horizon = horizon
+        self._frames: list[pl.DataFrame] = []
+        self._next_seq = 0
+        self.added = 0  # process events added in this run
+
+    def __len__(self) -> int:
+        return sum(frame.height for frame in self._frames)
+
+    def add(self, processes: pl.DataFrame, join_sources: Sequence[Source]) -> None:
+        """Add the process events among normalised rows (other rows are ignored)."""
+        rows = _process_rows(processes, join_sources)
+        if rows.height == 0:
+            return
+        rows = rows.with_columns(
+            (pl.int_range(pl.len(), dtype=pl.Int64) + self._next_seq).alias(_SEQ)
+        ).select(pl.col(name).cast(dtype) for name, dtype in TABLE_SCHEMA.items())
+        self._next_seq += rows.height
+        self.added += rows.height
+        self._frames.append(rows)
+        if len(self._frames) > 64:
+            self._frames = [pl.concat(self._frames)]
+
+    def lookup(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """The latest entry for each (`_rh_join_host`, `_rh_join_pid`) of `keys` found."""
+        if not self._frames or keys.height == 0:
+            return pl.DataFrame(schema=TABLE_SCHEMA)
+        wanted = keys.select(_HOST, _PID).unique()
+        found = pl.concat(
+            [frame.join(wanted, on=[_HOST, _PID], how="semi") for frame in self._frames]
+        )
+        return found.sort(_SEQ).unique([_HOST, _PID], keep="last", maintain_order=True)
+
+    def enrich(self, events: pl.DataFrame, sources: Sequence[Source]) -> pl.DataFrame:
+        """Fill the joined fields of events that lack them and add `process_context`.
+
+        Rows of a join category of a source with a process join look their process up:
+        "joined" when found (the event's own values win over the table's), else "unknown"
+        when the event has no image of its own; every other row says "event".
+        """
+        if events.height == 0 or SOURCE not in events.columns:
+            return events.with_columns(pl.lit(None, dtype=pl.String).alias(PROCESS_CONTEXT))
+        keyed = events.with_columns(_context_key(sources, set(events.columns)))
+        joinable = pl.col(_HOST).is_not_null() & pl.col(_PID).is_not_null()
+        keys = keyed.filter(joinable)
+        table = self.lookup(keys).select(
+            _HOST, _PID, *(pl.col(f).alias(joined_column(f)) for f in JOINED_FIELDS)
+        )
+        merged = keyed.join(
+            table.with_columns(pl.lit(True).alias(_FOUND)),
+            on=[_HOST, _PID],
+            how="left",
+            maintain_order="left",
+            nulls_equal=False,
+        )
+        found = pl.col(_FOUND).fill_null(False)
+        fills = [
+            pl.coalesce(pl.col(f), pl.col(joined_column(f))).alias(f)
+            if f in merged.columns
+            else pl.col(joined_column(f)).alias(f)
+            for f in JOINED_FIELDS
+        ]
+        in_join = _in_join_category(sources)
+        image = pl.col("Image") if "Image" in merged.columns else pl.lit(None, dtype=pl.String)
+        context = (
+            pl.when(in_join & found)
+            .then(pl.lit(JOINED))
+            .when(in_join & image.is_null())
+            .then(pl.lit(UNKNOWN))
+            .otherwise(pl.lit(EVENT))
+        )
+        return (
+            merged.with_columns(context.alias(PROCESS_CONTEXT))
+            .with_columns(fills)
+            .drop(_FOUND, *(joined_column(f) for f in JOINED_FIELDS))
+        )
+
+    @staticmethod
+    def unresolved(events: pl.DataFrame) -> pl.Series:
+        """Rows an enrichment could not resolve although they name a process: a process
+        seen later in the scan may still resolve them."""
+        named = pl.col(_HOST).is_not_null() & pl.col(_PID).is_not_null()
+        return events.select(
+            ((pl.col(PROCESS_CONTEXT) == UNKNOWN) & named).fill_null(False)
+        ).to_series()
+
+    # --- persistence ------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Path, horizon: dt.timedelta = DEFAULT_HORIZON) -> ProcessTable:
+        """A table saved by `save` (an empty one when `path` does not exist yet).
+
+        Raises:
+            InputError: the file is not a process table.
+        """
+        table = cls(horizon)
+        if not path.exists():
+            return table
+        try:
+            frame = pl.read_parquet(path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise InputError(f"{path}: not a readable process table ({exc})") from exc
+        if dict(frame.schema) != TABLE_SCHEMA:
+            raise InputError(f"{path}: not a process table (columns {frame.columns})")
+        if frame.height:
+            table._frames = [frame]
+            table._next_seq = int(frame[_SEQ].max()) + 1  # type: ignore[arg-type]
+        return table
+
+    def save(self, path: Path) -> Path:
+        """Write the table (latest entry per process, within the horizon) atomically."""
+        frame = self.compacted()
+        return write_atomic(path, lambda fh: frame.write_parquet(fh, compression="zstd"))
+
+    def compacted(self) -> pl.DataFrame:
+        """One row per process, those started within `horizon` of the newest start."""
+        if not self._frames:
+            return pl.DataFrame(schema=TABLE_SCHEMA)
+        frame = (
+            pl.concat(self._frames)
+            .sort(_SEQ)
+            .unique([_HOST, _PID], keep="last", maintain_order=True)
+        )
+        newest = frame[EVENT_TIME].max()
+        if newest is not None:
+            cutoff = newest - self.horizon  # type: ignore[operator]
+            # A start time nobody could parse is kept for one horizon from now on.
+            frame = frame.with_columns(pl.col(EVENT_TIME).fill_null(newest)).filter(
+                pl.col(EVENT_TIME) >= cutoff
+            )
+        return frame
+
+
+@dataclass(frozen=True, slots=True)
+class JoinColumns:
+    """The native columns the join reads: on process events and on the joined events."""
+
+    process: frozenset[str]
+    context: frozenset[str]
+
+
+def join_columns(sources: Sequence[Source]) -> JoinColumns:
+    """Natives to read for the join, over the sources that have one."""
+    process: set[str] = set()
+    context: set[str] = set()
+    for source in sources:
+        join = source.process_join
+        if join is None:
+            continue
+        process |= {*join.process_key, *source.raw_columns(join.fields)}
+        process |= {*source.time_fields}
+        context |= {*join.context_key}
+    return JoinColumns(frozenset(process), frozenset(context))
+
+
+def join_sources(sources: Sequence[Source]) -> list[Source]:
+    """The sources with a process join."""
+    return [s for s in sources if s.process_join is not None]
+
+
+def context_markers(sources: Sequence[Source]) -> list[str]:
+    """Event types of process lines (what the prefilter sorts out as context lines)."""
+    return [t for s in sources if s.process_join for t in s.process_join.process_types]
+
+
+def needs_context(plan: Plan, sources: Sequence[Source]) -> bool:
+    """Does any rule see events the join enriches (so the join is worth doing)?"""
+    categories = {c for s in sources if s.process_join for c in s.process_join.categories}
+    return any(rule.category is None or rule.category in categories for rule in plan.rules)
+
+
+def rule_wants_context(rule: CompiledRule, plan: Plan, fields: Sequence[str]) -> bool:
+    """Could filling a joined field turn this rule from false to true on an event?
+
+    A test that holds on a value (string, number, CIDR, `exists: true`) under an even
+    number of negations, or a null test under an odd number, can; a rule whose joined
+    fields appear only the other way round (like a "not a browser" filter) alerts at least
+    as often without the context, so its events need the table only once they alert.
+    """
+    wanted = set(fields)
+
+    def visit(node: Node, negated: bool) -> bool:
+        if isinstance(node, And | Or):
+            return any(visit(child, negated) for child in node.children)
+        if isinstance(node, Not):
+            return visit(node.child, not negated)
+        if isinstance(node, StringMatch):
+            return plan.patterns[node.pattern].field in wanted and not negated
+        if isinstance(node, NumberEquals | CidrMatch):
+            return node.field in wanted and not negated
+        if isinstance(node, Exists):
+            return node.field in wanted and (node.expected != negated)
+        if isinstance(node, IsNull):
+            return node.field in wanted and negated
+        return False
+
+    return visit(rule.condition, False)
+
+
+def _context_key(sources: Sequence[Source], present: set[str]) -> list[pl.Expr]:
+    """Agent and process id each event points to (null outside join categories, and when
+    the key's columns were not read)."""
+    host: pl.Expr = pl.lit(None, dtype=pl.String)
+    pid: pl.Expr = pl.lit(None, dtype=pl.String)
+    for source in sources:
+        join = source.process_join
+        if join is None or not set(join.context_key) <= present:
+            continue
+        claimed = (pl.col(SOURCE) == source.name) & pl.col(CATEGORY).is_in(join.categories)
+        host = pl.when(claimed).then(first_of((join.context_key[0],))).otherwise(host)
+        pid = pl.when(claimed).then(first_of((join.context_key[1],))).otherwise(pid)
+    return [host.alias(_HOST), pid.alias(_PID)]
+
+
+def _in_join_category(sources: Sequence[Source]) -> pl.Expr:
+    expr = pl.lit(False)
+    for source in sources:
+        if source.process_join is not None:
+            expr = expr | (
+                (pl.col(SOURCE) == source.name)
+                & pl.col(CATEGORY).is_in(source.process_join.categories)
+            ).fill_null(False)
+    return expr
+
+
+def process_rows(sources: Sequence[Source]) -> pl.Expr:
+    """True on normalised rows that are process events of a source with a process join."""
+    expr = pl.lit(False)
+    for source in sources:
+        if source.process_join is not None:
+            expr = expr | (
+                (pl.col(SOURCE) == source.name)
+                & pl.col(EVENT_TYPE).is_in(source.process_join.process_types)
+            ).fill_null(False)
+    return expr
+
+
+def _process_rows(rows: pl.DataFrame, sources: Sequence[Source]) -> pl.DataFrame:
+    """Process events among normalised rows, keyed like the events pointing to them."""
+    parts = []
+    for source in sources:
+        join = source.process_join
+        if join is None or SOURCE not in rows.columns:
+            continue
+        mine = rows.filter(
+            (pl.col(SOURCE) == source.name) & pl.col(EVENT_TYPE).is_in(join.process_types)
+        ).select(
+            first_of((join.process_key[0],)).alias(_HOST),
+            first_of((join.process_key[1],)).alias(_PID),
+            *(
+                (pl.col(f) if f in rows.columns else pl.lit(None, dtype=pl.String)).alias(f)
+                for f in JOINED_FIELDS
+            ),
+            pl.col(EVENT_TIME) if EVENT_TIME in rows.columns else pl.lit(None, UTC_MICROS),
+        )
+        parts.append(mine.filter(pl.col(_HOST).is_not_null() & pl.col(_PID).is_not_null()))
+    return pl.concat(parts) if parts else pl.DataFrame()
