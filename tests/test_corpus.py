@@ -28,7 +28,9 @@ from test_corpus_oracle import (
     IN_CONTAINER,
     MINER,
     expected_rules,
+    falcon_processes,
     in_network,
+    stream_expected,
     values_of,
 )
 
@@ -117,9 +119,9 @@ def test_labels_match_independent_rule_logic(
     rich: list[tuple[LabelledLine, dict[str, Any]]],
 ) -> None:
     mismatches = [
-        (line.data[:300], line.rules, expected_rules(obj))
-        for line, obj in rich
-        if line.rules != expected_rules(obj)
+        (line.data[:300], line.rules, want)
+        for (line, _), want in zip(rich, stream_expected([obj for _, obj in rich]), strict=True)
+        if line.rules != want
     ]
     assert mismatches == []
     counts = Counter(rule for line, _ in rich for rule in line.rules)
@@ -135,8 +137,8 @@ def test_default_rate_is_low_and_labels_still_exact() -> None:
     lines = list(generate_falcon(30_000, seed=5))
     malicious = [x for x in lines if x.rules]
     assert 5 <= len(malicious) <= 80  # about 0.001
-    for x in malicious:
-        assert x.rules == expected_rules(json.loads(x.data))
+    expected = stream_expected([json.loads(x.data) for x in lines])
+    assert [x.rules for x in lines] == expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,8 +225,12 @@ def test_network_field_variety(rich: list[tuple[LabelledLine, dict[str, Any]]]) 
     assert sum(isinstance(o["RemotePort"], str) for o in net) > 0.8 * len(net)
     assert any(isinstance(o["LocalPort"], int) for o in net)
     assert any(" " in o.get("LocalAddressIP4", "") for o in net)
-    # Malicious connections are not only outbound: the rule does not test the direction.
-    assert {o["ConnectionDirection"] for line, o in labelled(rich, CONN)} == {"0", "1", "2"}
+    # Malicious connections are outbound ("0") or undirected ("2"); inbound ones ("1") are
+    # hard negatives the rule's filter drops.
+    assert {o["ConnectionDirection"] for line, o in labelled(rich, CONN)} == {"0", "2"}
+    inbound = [(x, o) for x, o in rich if o.get("ConnectionDirection") == "1"]
+    assert any(int(o["RemotePort"]) in POOL_PORTS for _, o in inbound)
+    assert all(not x.rules for x, _ in inbound)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,9 +260,10 @@ def test_encoding_traps_present(rich: list[tuple[LabelledLine, dict[str, Any]]])
     assert any("RemoteAddressIP6" in o for _, o in conn)
     assert any(o.get("RemoteAddressIP4", "").startswith(("172.32.", "172.15.")) for _, o in conn)
     # Every trapped line decodes to values that still carry the indicator.
+    processes = falcon_processes(o for _, o in rich)
     for x, obj in miner + conn + dns:
         if b"\\/" in x.data or b"\\u" in x.data:
-            assert expected_rules(obj) == x.rules
+            assert expected_rules(obj, processes) == x.rules
 
 
 def test_hard_negatives_present(rich: list[tuple[LabelledLine, dict[str, Any]]]) -> None:
@@ -473,8 +480,9 @@ def test_write_corpus_zstd_single_and_multi_frame(tmp_path: Path) -> None:
         if x.rules
     ]
     assert labels == truth
+    expected = stream_expected([json.loads(line) for line in lines])
     for entry in labels:
-        assert tuple(entry["rules"]) == expected_rules(json.loads(lines[entry["line"] - 1]))
+        assert tuple(entry["rules"]) == expected[entry["line"] - 1]
     for info, raw in ((one, raw_one), (many, raw_many)):
         assert info.events == n
         assert info.malicious == len(truth)
@@ -531,7 +539,8 @@ def test_committed_sample_matches_labels() -> None:
         lines = r.read().split(b"\n")
     assert lines[-1] == b""
     labels = {e["line"]: tuple(e["rules"]) for e in read_labels(labels_path)}
-    for i, line in enumerate(lines[:-1], start=1):
-        assert expected_rules(json.loads(line)) == labels.get(i, ())
+    expected = stream_expected([json.loads(line) for line in lines[:-1]])
+    for i, want in enumerate(expected, start=1):
+        assert want == labels.get(i, ())
     assert 20 <= len(labels) <= 60
     assert {rule for rules in labels.values() for rule in rules} == ALL_RULES

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,16 @@ FALCON_FIELDS = {
     "DestinationIp": ("RemoteAddressIP4", "RemoteAddressIP6"),
     "DestinationPort": ("RemotePort",),
     "QueryName": ("DomainName",),
+    "Initiated": ("ConnectionDirection",),
 }
+# Falcon's ConnectionDirection read as Sigma's Initiated: "0" outbound, "1" inbound, any other
+# value no Initiated at all (FORMATS.md).
+FALCON_VALUES = {"Initiated": {"0": "true", "1": "false"}}
+# Network and DNS events of Falcon name their process only by ContextProcessId: these fields
+# come from the process event with the same aid and TargetProcessId = ContextProcessId, found
+# anywhere in the archives scanned together, when the event has no value of its own.
+FALCON_PROCESS_FIELDS = ("Image", "CommandLine", "ParentImage", "User", "ContainerId")
+FALCON_JOINED_CATEGORIES = {"network_connection", "dns_query"}
 FALCON_CATEGORIES = {
     "ProcessRollup2": "process_creation",
     "SyntheticProcessRollup2": "process_creation",
@@ -66,7 +75,14 @@ FALCON_CATEGORIES = {
 }
 SYSMON_FIELDS = {
     name: (name,)
-    for name in ("Image", "CommandLine", "ParentImage", "DestinationIp", "DestinationPort")
+    for name in (
+        "Image",
+        "CommandLine",
+        "ParentImage",
+        "DestinationIp",
+        "DestinationPort",
+        "Initiated",
+    )
 } | {"QueryName": ("QueryName",)}
 SYSMON_CATEGORIES = {"1": "process_creation", "3": "network_connection", "22": "dns_query"}
 FALCON_PRODUCTS = {"Win": "windows", "Lin": "linux", "Mac": "macos", "iOS": "ios"}
@@ -238,7 +254,31 @@ def evaluate_condition(condition: str, selections: dict[str, bool]) -> bool:
 Logsource = tuple[str | None, str | None, str | None]  # category, product, service
 
 
-def event_view(obj: Mapping[str, Any]) -> tuple[Logsource | None, Callable[[str], str | None]]:
+Processes = Mapping[tuple[str, str], Mapping[str, Any]]  # (aid, TargetProcessId) -> event
+NO_PROCESSES: Processes = {}
+
+
+def falcon_processes(objs: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """Every Falcon process event of a stream by (aid, TargetProcessId), the last one winning."""
+    found: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for obj in objs:
+        if obj.get("event_simpleName") in ("ProcessRollup2", "SyntheticProcessRollup2"):
+            aid, pid = as_text(obj.get("aid")), as_text(obj.get("TargetProcessId"))
+            if aid is not None and pid is not None:
+                found[(aid, pid)] = obj
+    return found
+
+
+def stream_expected(objs: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """expected_rules of every line of an archive, with the Falcon process join over all of
+    it (two passes: the processes first, wherever they are, then the labels)."""
+    processes = falcon_processes(objs)
+    return [expected_rules(obj, processes) for obj in objs]
+
+
+def event_view(
+    obj: Mapping[str, Any], processes: Processes = NO_PROCESSES
+) -> tuple[Logsource | None, Callable[[str], str | None]]:
     """The Sigma logsource of an event (None: no source claims it) and a getter of its
     taxonomy fields."""
     marker = as_text(obj.get("Channel")) or as_text(obj.get("SourceName"))
@@ -273,23 +313,36 @@ def event_view(obj: Mapping[str, Any]) -> tuple[Logsource | None, Callable[[str]
         linux = obj.get("Channel") == "Linux-Sysmon/Operational"
         logsource = (category, "linux" if linux else "windows", "sysmon")
 
-    def get(name: str) -> str | None:
+    values = FALCON_VALUES if fields is FALCON_FIELDS else {}
+    process: Mapping[str, Any] | None = None
+    if fields is FALCON_FIELDS and category in FALCON_JOINED_CATEGORIES:
+        key = (as_text(obj.get("aid")) or "", as_text(obj.get("ContextProcessId")) or "")
+        process = processes.get(key)
+
+    def own(event: Mapping[str, Any], name: str) -> str | None:
         for native in fields.get(name, ()):
-            text = as_text(obj.get(native))
+            text = as_text(event.get(native))
             if text is not None:
-                return text
+                return values[name].get(text) if name in values else text
         return None
+
+    def get(name: str) -> str | None:
+        text = own(obj, name)
+        if text is None and process is not None and name in FALCON_PROCESS_FIELDS:
+            return own(process, name)
+        return text
 
     return logsource, get
 
 
-def expected_rules(obj: Mapping[str, Any]) -> tuple[str, ...]:
+def expected_rules(obj: Mapping[str, Any], processes: Processes = NO_PROCESSES) -> tuple[str, ...]:
     """The names of the rules that fire on one decoded line, sorted (a Records line: on any of
-    its records)."""
+    its records). `processes`: the Falcon process events the line's archive holds (see
+    stream_expected); without them a Falcon network event's process is unknown."""
     records = obj.get(CLOUDTRAIL_ENVELOPE)
     if isinstance(records, list) and records:
         return tuple(sorted({rule for record in records for rule in expected_rules(record)}))
-    logsource, get = event_view(obj)
+    logsource, get = event_view(obj, processes)
     if logsource is None:
         return ()
     found = []

@@ -33,6 +33,7 @@ from test_corpus_oracle import (
     MINER,
     expected_rules,
     in_network,
+    stream_expected,
     values_of,
 )
 
@@ -128,9 +129,9 @@ def test_unknown_source_and_bad_rate() -> None:
 def test_labels_match_independent_rule_logic(rich: Rows, mixed: Rows) -> None:
     for rows in (rich, mixed):
         mismatches = [
-            (line.data[:300], line.rules, expected_rules(obj))
-            for line, obj in rows
-            if line.rules != expected_rules(obj)
+            (line.data[:300], line.rules, want)
+            for (line, _), want in zip(rows, stream_expected([o for _, o in rows]), strict=True)
+            if line.rules != want
         ]
         assert mismatches == []
         for line, _ in rows:
@@ -148,8 +149,7 @@ def test_default_rate_is_low_and_labels_still_exact() -> None:
     lines = list(generate_sysmon(20_000, seed=5))
     malicious = [x for x in lines if x.rules]
     assert 3 <= len(malicious) <= 60  # about 0.001
-    for x in malicious:
-        assert x.rules == expected_rules(json.loads(x.data))
+    assert [x.rules for x in lines] == stream_expected([json.loads(x.data) for x in lines])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,9 +405,9 @@ def test_committed_mixed_sample_matches_labels() -> None:
     assert 4500 <= len(lines) <= 5500
     assert MIXED_SAMPLE.stat().st_size < 1_000_000
     sources = Counter()
-    for i, line in enumerate(lines, start=1):
-        obj = json.loads(line)
-        assert expected_rules(obj) == labels.get(i, ())
+    objs = [json.loads(line) for line in lines]
+    for i, (obj, want) in enumerate(zip(objs, stream_expected(objs), strict=True), start=1):
+        assert want == labels.get(i, ())
         if i in labels:
             sources[kind(obj)] += 1
     assert 20 <= len(labels) <= 60

@@ -2,8 +2,9 @@
 
 A generator draws one event at a time. Most are benign; now and then it draws a scenario (an
 attack story, a tuning false positive or a hard negative) whose lines are queued and yielded
-in order. Every line's labels are computed from its decoded values by `corpus.rules`, so a
-label set is exactly the set of rules that fire on the line.
+in order; a scenario may also schedule lines to be made later in the stream (`later`). Every
+line's labels are computed from its decoded values by `corpus.rules`, when the line is made,
+which is in stream order, so a label set is exactly the set of rules that fire on the line.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from bisect import bisect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from heapq import heappop, heappush
 from json.encoder import encode_basestring
 from random import Random
 from typing import TypeVar
@@ -116,6 +118,10 @@ class Generator:
         self.false_positives: list[Scenario] = []
         self.hard: list[Scenario] = []
         self.p_attack = self.p_false_positive = self.p_scenario = 0.0
+        # Lines a scenario scheduled for later: (stream position, order of scheduling, maker).
+        self.deferred: list[tuple[int, int, Scenario]] = []
+        self.position = 0  # the stream position of the line being made, when a scenario runs
+        self.n_deferred = 0
 
     def schedule(
         self,
@@ -146,12 +152,21 @@ class Generator:
         pending = self.pending
         cum, fns, total = self.benign_cum, self.benign_fns, self.benign_total
         p_attack, p_fp, p_scenario = self.p_attack, self.p_false_positive, self.p_scenario
-        for _ in range(n_events):
+        deferred = self.deferred
+        for i in range(n_events):
             if pending:
+                yield pending.pop()
+                continue
+            if deferred and deferred[0][0] <= i:
+                self.position = i
+                batch = heappop(deferred)[2]()
+                batch.reverse()
+                pending.extend(batch)
                 yield pending.pop()
                 continue
             u = random()
             if u < p_scenario:
+                self.position = i
                 if u < p_attack:
                     scenarios = self.attacks
                 elif u < p_fp:
@@ -164,6 +179,13 @@ class Generator:
                 yield pending.pop()
                 continue
             yield fns[bisect(cum, random() * total)]()
+
+    def later(self, delay: int, make: Scenario) -> None:
+        """Makes `make`'s lines at least `delay` lines after the current one (once no scenario
+        line is pending), so that they are labelled in stream order. Lines still scheduled when
+        the stream ends are never made."""
+        self.n_deferred += 1
+        heappush(self.deferred, (self.position + max(delay, 1), self.n_deferred, make))
 
     # -- labels and traps --------------------------------------------------------------------
 

@@ -1,5 +1,12 @@
 """The Falcon generator: benign events (falcon_events) plus the scenarios: the Atomic Red Team
-T1204.003 stories and other attacks, tuning false positives and hard negatives."""
+T1204.003 stories and other attacks, tuning false positives and hard negatives.
+
+Network events name no image, only ContextProcessId; the engine joins them to their process
+(same aid, TargetProcessId), so the stories around MiningPoolNetworkConnection's browser and
+inbound filters are told through that join: a browser's later pool-port connection (filtered),
+a container miner's later connection (reported), a connection whose process is not in the
+archive (reported: null image) and an inbound connection on a pool port (filtered).
+"""
 
 from __future__ import annotations
 
@@ -56,6 +63,8 @@ class FalconGenerator(FalconEvents):
     attack_lines = 1.49
     false_positive_lines = 1.17
     hard_lines = 1.0
+    # A story's follow-up lines made later in the stream come at most this many lines after it.
+    MAX_DELAY = 2500
 
     def __init__(self, seed: int | str, malicious_rate: float) -> None:
         super().__init__(seed, malicious_rate)
@@ -74,6 +83,7 @@ class FalconGenerator(FalconEvents):
                 self._atk_dns_only,
                 self._atk_network_only,
                 self._atk_network6,
+                self._atk_unknown_process,
             ],
             false_positives=[
                 self._fp_healthcheck,
@@ -82,7 +92,6 @@ class FalconGenerator(FalconEvents):
                 self._fp_doc_quotes,
                 self._fp_sanctioned_mining,
                 self._fp_short_names,
-                self._fp_browser_pool_port,
                 self._fp_bitcoin_node,
                 self._fp_mapped_v4,
             ],
@@ -99,6 +108,8 @@ class FalconGenerator(FalconEvents):
                 self._hard_near_downloader,
                 self._hard_credentials_elsewhere,
                 self._hard_no_rule_cmds,
+                self._hard_browser_pool_port,
+                self._hard_inbound_pool_port,
             ],
         )
 
@@ -128,6 +139,17 @@ class FalconGenerator(FalconEvents):
         )
         return self.emit(obj, trap=0.3)
 
+    def non_browser_proc(self, host: Host) -> Proc:
+        """A process of this host that is no browser, or one the corpus never shows."""
+        proc = self.context_proc(host, no_browser=True)
+        if proc.browser:  # only browsers seen on this host: link to an unseen process
+            proc = self.unknown_proc()
+        return proc
+
+    def delay(self) -> int:
+        """How many lines later a story's follow-up comes: skewed to short, up to MAX_DELAY."""
+        return 2 + int(self.random() ** 2 * self.MAX_DELAY)
+
     def pool_connection(
         self,
         host: Host,
@@ -137,12 +159,11 @@ class FalconGenerator(FalconEvents):
         remote: str | None = None,
         port: str | int | None = None,
     ) -> Line:
+        """An outbound ("0") or undirected ("2", Initiated null) connection to a pool port; it
+        is never inbound, which the rule filters (see _hard_inbound_pool_port)."""
         if proc is None:
-            proc = self.context_proc(host, no_browser=True)
-            if proc.browser:  # only browsers seen on this host: link to an unseen process
-                proc = Proc(str(1_000_000_000 + self.bits(33)), "", "", False)
-        r = self.random()
-        direction = "0" if r < 0.8 else ("1" if r < 0.9 else "2")
+            proc = self.non_browser_proc(host)
+        direction = "0" if self.random() < 0.85 else "2"
         obj = self.network(
             host,
             self.pool_remote(v6) if remote is None else remote,
@@ -167,7 +188,9 @@ class FalconGenerator(FalconEvents):
     # -- attacks: the Atomic Red Team T1204.003 stories and other miner activity ------------
 
     def _atk_container_miner(self) -> list[Line]:
-        """Atomic test 1: a miner is the entry point of a container (runtime parent)."""
+        """Atomic test 1: a miner is the entry point of a container (runtime parent), then its
+        pool DNS query and connection, at once or later in the stream; the connection names
+        only ContextProcessId, joined to the miner (not a browser): reported."""
         host = self.host_of("Lin")
         image = self.case_variant(self.pick(LIN_MINER_IMAGES), MINER_IMAGE_STRINGS)
         if self.random() < 0.7:
@@ -182,11 +205,16 @@ class FalconGenerator(FalconEvents):
             host, image, f"{image} {args}", parent, container=True, parent_path=path
         )
         proc = self.last_proc
-        lines = [line]
-        if self.random() < 0.6:
-            lines.append(self.pool_dns(host, proc))
-        lines.append(self.pool_connection(host, proc))
-        return lines
+
+        def follow() -> list[Line]:
+            lines = [self.pool_dns(host, proc)] if self.random() < 0.6 else []
+            lines.append(self.pool_connection(host, proc))
+            return lines
+
+        if self.random() < 0.5:
+            self.later(self.delay(), follow)
+            return [line]
+        return [line, *follow()]
 
     def _atk_curl_pool(self) -> list[Line]:
         """Atomic test 2: curl to pool.minexmr.com:3333, its DNS query and the connection."""
@@ -300,6 +328,19 @@ class FalconGenerator(FalconEvents):
     def _atk_network6(self) -> list[Line]:
         return [self.pool_connection(self.host(), None, v6=True)]
 
+    def _atk_unknown_process(self) -> list[Line]:
+        """A pool connection whose ContextProcessId names no process of the archive (it started
+        before the archive's window), or, 3 times in 10, the id of a browser on another host
+        (the join keys on aid too): the image stays null, the browser filter cannot drop it."""
+        host = self.host()
+        proc = self.unknown_proc()
+        if self.random() < 0.3:
+            other = self.host_of("Win")
+            browsers = [p for p in other.procs if p.browser]
+            if other is not host and browsers:
+                proc = browsers[int(self.random() * len(browsers))]
+        return [self.pool_connection(host, proc, v6=self.random() < 0.15)]
+
     # -- false positives: benign activity the rules flag (labelled all the same) -------------
 
     def _fp_healthcheck(self) -> list[Line]:
@@ -357,26 +398,14 @@ class FalconGenerator(FalconEvents):
         image = self.pick(SHORT_NAME_IMAGES_LIN)
         return [self.proc_line(host, image, f"{basename(image)} --daemon", "systemd")]
 
-    def _fp_browser_pool_port(self) -> list[Line]:
-        """A browser reaches a public service on 9999 / 5555 / 7777: Falcon's network event has
-        no image, so the rule's browser filter cannot apply and the connection is reported."""
-        host = self.host_of("Win")
-        rel, cmd, parents, _ = _WIN_BROWSER_PROCS[int(self.random() * len(_WIN_BROWSER_PROCS))]
-        proc_line = self.proc_line(
-            host, self.win_image(host, rel), self.fill_host(cmd, host), parents[0], browser=True
-        )
-        proc = self.last_proc
-        port = self.pick(("9999", "5555", "7777", "8333"))
-        net = self.network(host, self.public4(), port, proc=proc, direction="0")
-        return [proc_line, self.emit(net)]
-
     def _fp_bitcoin_node(self) -> list[Line]:
         """A Bitcoin full node talks to peers on 8333 (not mining)."""
         host = self.host_of("Lin")
         lines = [self.proc_line(host, BITCOIN_NODE[0], BITCOIN_NODE[1], "systemd")]
         proc = self.last_proc
         for _ in range(1 + self.bits(1)):
-            lines.append(self.emit(self.network(host, self.public4(), "8333", proc=proc)))
+            net = self.network(host, self.public4(), "8333", proc=proc, direction="0")
+            lines.append(self.emit(net))
         return lines
 
     def _fp_mapped_v4(self) -> list[Line]:
@@ -514,6 +543,49 @@ class FalconGenerator(FalconEvents):
             cmd = self.fill_host(self.pick(CREDENTIAL_HOST_CMDS), host)
             obj = self.process(host, "/usr/bin/" + cmd.split(" ", 1)[0], cmd, "bash")
         return [self.emit(obj, trap=0.3)]
+
+    def _hard_browser_pool_port(self) -> list[Line]:
+        """A browser (its ProcessRollup2 names \\Device\\HarddiskVolumeN\\…\\chrome.exe,
+        msedge.exe or firefox.exe) reaches a public service on 9999 / 5555 / 7777 / 8333, at
+        once or later in the stream. The network event names only ContextProcessId; joined to
+        the browser, the rule's browser filter drops it."""
+        host = self.host_of("Win")
+        rel, cmd, parents, _ = _WIN_BROWSER_PROCS[int(self.random() * len(_WIN_BROWSER_PROCS))]
+        simple = "SyntheticProcessRollup2" if self.random() < 0.15 else "ProcessRollup2"
+        image = self.win_image(host, self.case_variant(rel))
+        cmd = self.fill_host(cmd, host)
+        line = self.proc_line(host, image, cmd, parents[0], simple=simple, browser=True)
+        proc = self.last_proc
+
+        def connect() -> list[Line]:
+            v6 = self.random() < 0.2
+            remote = self.public6() if v6 else self.public4()
+            port: str | int = self.pick(("9999", "5555", "7777", "8333"))
+            if self.random() < 0.3:
+                port = int(port)
+            net = self.network(host, remote, port, v6=v6, proc=proc, direction="0")
+            return [self.emit(net, trap=0.2)]
+
+        if self.random() < 0.6:
+            self.later(self.delay(), connect)
+            return [line]
+        return [line, *connect()]
+
+    def _hard_inbound_pool_port(self) -> list[Line]:
+        """An inbound connection (ConnectionDirection "1": Initiated false) with a public remote
+        address on a pool port, of a process that is no browser: only the rule's inbound
+        filter keeps it quiet."""
+        host = self.host()
+        v6 = self.random() < 0.2
+        obj = self.network(
+            host,
+            self.pool_remote(v6),
+            self.pool_port(),
+            v6=v6,
+            proc=self.non_browser_proc(host),
+            direction="1",
+        )
+        return [self.emit(obj, trap=0.2)]
 
     def _hard_no_rule_cmds(self) -> list[Line]:
         """Miner words where no rule looks for them (an editor, yara, an AV scan)."""

@@ -1,5 +1,10 @@
 """CrowdStrike Falcon Data Replicator-style events: hosts, processes, network, DNS and the
-event types no rule reads. Network and DNS events carry no image and point to a process."""
+event types no rule reads. Network and DNS events carry no image and point to a process.
+
+Process ids are what the engine's process join keys on, so they are made to be exact: every
+process event gets a TargetProcessId no other process event of the corpus has (on any host),
+and an id that names no process of the corpus (`unknown_proc`) is drawn from a disjoint range.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +25,15 @@ from retrohunt.corpus.catalogue import (
     WIN_PORTS,
     WIN_PROCS,
 )
-from retrohunt.corpus.rules import (
-    Labels,
-    falcon_labels,
-)
+from retrohunt.corpus.rules import Labeller, Labels
 
 _CIDS = ("3f1c9a0e5b7d4c2a9e8f1b6d0c4a7e21", "b84e2d71c06f4a9d8e3b5c1f7a2d9e60")
 _MAX_INT64 = 9_223_372_036_854_775_807
+# TargetProcessIds of process events: 4,000,000,000 + a 36-bit value; ids that name no process
+# of the corpus: 1,000,000,000 + a 31-bit value, below every TargetProcessId.
+_TPID_BASE = 4_000_000_000
+_TPID_MASK = (1 << 36) - 1
+_UNKNOWN_BASE = 1_000_000_000
 _WIN_BROWSER_PROCS = tuple(p for p in WIN_PROCS if p[3])
 
 
@@ -74,9 +81,12 @@ class FalconEvents(Generator):
         self.hosts = [self._new_host() for _ in range(160)]
         self.hashes: dict[str, tuple[str, str]] = {}
         self.last_proc = Proc("", "", "", False)
+        self.n_procs = 0
+        self.tpid_salt = self.bits(36)
+        self.labeller = Labeller()  # sees every process and network event, in stream order
 
     def labels(self, obj: Obj) -> Labels:
-        return falcon_labels(obj)
+        return self.labeller.falcon(obj)
 
     # -- hosts and common fields -------------------------------------------------------------
 
@@ -181,7 +191,23 @@ class FalconEvents(Generator):
                 if not (no_browser and p.browser):
                     return p
         # No suitable process seen on this host yet: a context id from before the corpus start.
-        return Proc(str(1_000_000_000 + self.bits(33)), "", "", False)
+        return self.unknown_proc()
+
+    def unknown_proc(self) -> Proc:
+        """A process the corpus never shows (it started before the archive's window): its id
+        is below every TargetProcessId, so the engine's join cannot find it."""
+        return Proc(str(_UNKNOWN_BASE + self.bits(31)), "", "", False)
+
+    def new_tpid(self) -> str:
+        """The next process event's TargetProcessId: a bijective scramble of a counter (an odd
+        multiply, an xorshift, again, then a salt drawn from the seed) over 36 bits, so that
+        ids look random yet never repeat within a corpus."""
+        x = (self.n_procs * 0x9E3779B97) & _TPID_MASK
+        x ^= x >> 17
+        x = (x * 0xBF58476D1) & _TPID_MASK
+        x ^= x >> 15
+        self.n_procs += 1
+        return str(_TPID_BASE + (x ^ self.tpid_salt))
 
     def fill_host(self, template: str, host: Host) -> str:
         if "{" not in template:
@@ -218,7 +244,7 @@ class FalconEvents(Generator):
         if self.random() < 0.3:
             obj["ComputerName"] = host.computer
             obj["UserName"] = self.pick(host.users)
-        tpid = str(4_000_000_000 + self.bits(36))
+        tpid = self.new_tpid()
         obj["CommandLine"] = cmd
         obj["ImageFileName"] = image
         if parent_path is None and host.platform == "Lin" and self.random() < 0.06:
