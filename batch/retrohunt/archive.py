@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, TypeVar
 
+import numpy as np
 import zstandard
 
 from retrohunt.errors import ArchiveNotFound, CorruptArchive, InputError, UnsupportedFormat
@@ -55,12 +56,21 @@ class Chunk:
     first_line: int
     offset: int
     line_count: int | None = None  # physical lines in `data`, when the reader counted them
+    newline_positions: np.ndarray | None = None  # where the reader found b"\n" (int64)
+
+    def newlines(self) -> np.ndarray:
+        """Positions of every newline byte in `data` (int64, ascending)."""
+        if self.newline_positions is None:
+            positions = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == 0x0A)
+            object.__setattr__(self, "newline_positions", positions)
+            return positions
+        return self.newline_positions
 
     def physical_lines(self) -> int:
         """Lines in `data`, blank ones included (a last line without newline counts)."""
         if self.line_count is not None:
             return self.line_count
-        return self.data.count(b"\n") + (1 if self.data and not self.data.endswith(b"\n") else 0)
+        return len(self.newlines()) + (1 if self.data and not self.data.endswith(b"\n") else 0)
 
     def line_at(self, offset: int) -> bytes:
         """The line starting at stream offset `offset`, without its newline (or CR)."""
@@ -68,6 +78,14 @@ class Chunk:
         end = self.data.find(b"\n", start)
         line = self.data[start : end if end >= 0 else len(self.data)]
         return line[:-1] if line.endswith(b"\r") else line
+
+    def lines_at(self, offsets: Sequence[int]) -> list[bytes]:
+        """The lines starting at these stream offsets."""
+        return [self.line_at(offset) for offset in offsets]
+
+    def line_numbers_at(self, offsets: Sequence[int]) -> list[int]:
+        """Alias of `line_numbers` (the `LineSource` protocol of the engine)."""
+        return self.line_numbers(offsets)
 
     def line_numbers(self, offsets: Sequence[int]) -> list[int]:
         """The 1-based line numbers of the lines starting at these stream offsets.
@@ -143,47 +161,120 @@ class ArchiveReader:
         """
         line = 1
         offset = 0
-        buf = bytearray()
-        search_from = 0  # bytes of `buf` already known to hold no newline
+        # Decompressed pieces not handed out yet: a chunk is cut from them with one copy
+        # (a growing bytearray would copy every byte three times).
+        pieces: list[bytes] = []
+        held = 0
+        searched = 0  # pieces known to hold no newline past the chunk size (a long line)
+        find_newlines = _NewlineFinder()
         at_start = True
         try:
             with _open(self.path) as raw:
                 for piece in _decompress(_Hashing(raw, self), self.compression):
-                    buf += piece
                     if at_start:
-                        if len(buf) < len(_UTF8_BOM) and _UTF8_BOM.startswith(bytes(buf)):
+                        head = b"".join((*pieces, piece))
+                        if len(head) < len(_UTF8_BOM) and _UTF8_BOM.startswith(head):
+                            pieces, held = [head], len(head)
                             continue
                         at_start = False
-                        if buf.startswith(_UTF8_BOM):
-                            del buf[: len(_UTF8_BOM)]
+                        if head.startswith(_UTF8_BOM):
+                            head = head[len(_UTF8_BOM) :]
                             offset = len(_UTF8_BOM)
+                        pieces, held, piece = [], 0, head
+                    if not piece:
+                        continue
+                    pieces.append(piece)
+                    held += len(piece)
                     # One decompressed piece can hold many chunks' worth (zstd has no
-                    # output limit per step), so cut as many chunks as the buffer holds.
-                    while len(buf) >= self.chunk_size:
-                        cut = buf.rfind(b"\n", 0, self.chunk_size)
-                        if cut < 0:  # a line longer than a chunk: it goes out whole
-                            cut = buf.find(b"\n", max(search_from, self.chunk_size))
-                            if cut < 0:
-                                search_from = len(buf)
+                    # output limit per step), so cut as many chunks as are held.
+                    while held >= self.chunk_size:
+                        cut = _last_newline(pieces, self.chunk_size)
+                        if cut is None:  # a line longer than a chunk: it goes out whole
+                            cut = _first_newline(pieces, self.chunk_size, searched)
+                            if cut is None:
+                                searched = len(pieces)
                                 break
-                        data = bytes(buf[: cut + 1])
-                        del buf[: cut + 1]
-                        search_from = 0
-                        count = data.count(b"\n")
-                        yield Chunk(data, line, offset, count)
+                        searched = 0
+                        data, pieces = _split(pieces, *cut)
+                        held -= len(data)
+                        newlines = find_newlines(data)
+                        count = len(newlines)
+                        yield Chunk(data, line, offset, count, newlines)
                         line += count
                         offset += len(data)
         except _StreamDamaged as damage:
-            if buf:
-                yield Chunk(bytes(buf), line, offset)
+            rest = b"".join(pieces)
+            if rest:
+                yield Chunk(rest, line, offset)
             raise CorruptArchive(
                 self.path,
                 damage.reason,
-                lines=line - 1 + buf.count(b"\n"),
-                offset=offset + len(buf),
+                lines=line - 1 + rest.count(b"\n"),
+                offset=offset + len(rest),
             ) from damage.__cause__
-        if buf:
-            yield Chunk(bytes(buf), line, offset)
+        rest = b"".join(pieces)
+        if at_start and rest.startswith(_UTF8_BOM):  # a stream of a BOM alone
+            rest, offset = rest[len(_UTF8_BOM) :], len(_UTF8_BOM)
+        if rest:
+            yield Chunk(rest, line, offset)
+
+
+def _last_newline(pieces: list[bytes], limit: int) -> tuple[int, int] | None:
+    """(piece, position) of the last newline among the first `limit` bytes of `pieces`."""
+    position = 0
+    last = len(pieces) - 1
+    for index, piece in enumerate(pieces):
+        if position + len(piece) >= limit:
+            last = index
+            break
+        position += len(piece)
+    end = limit - position
+    for index in range(last, -1, -1):
+        found = pieces[index].rfind(b"\n", 0, end)
+        if found >= 0:
+            return index, found
+        end = len(pieces[index - 1]) if index else 0
+    return None
+
+
+def _first_newline(pieces: list[bytes], limit: int, skip: int) -> tuple[int, int] | None:
+    """(piece, position) of the first newline at or after byte `limit`, not looking into the
+    first `skip` pieces (already searched)."""
+    position = 0
+    for index, piece in enumerate(pieces):
+        start = max(limit - position, 0)
+        position += len(piece)
+        if index < skip or start >= len(piece):
+            continue
+        found = piece.find(b"\n", start)
+        if found >= 0:
+            return index, found
+    return None
+
+
+def _split(pieces: list[bytes], index: int, position: int) -> tuple[bytes, list[bytes]]:
+    """The bytes up to and including `pieces[index][position]`, and the pieces after."""
+    head = pieces[index]
+    data = b"".join((*pieces[:index], head[: position + 1]))
+    tail = head[position + 1 :]
+    return data, ([tail] if tail else []) + pieces[index + 1 :]
+
+
+class _NewlineFinder:
+    """Finds newlines with numpy, on the reader thread: four times as fast as bytes.count,
+    and without the GIL, so the matcher's thread goes on meanwhile. The prefilter needs the
+    positions (line of each match), the scan the count. The comparison's scratch buffer is
+    kept: fresh 8 MB arrays cost as much in page faults as the search itself."""
+
+    def __init__(self) -> None:
+        self._scratch = np.empty(0, dtype=bool)
+
+    def __call__(self, data: bytes) -> np.ndarray:
+        if len(self._scratch) < len(data):
+            self._scratch = np.empty(len(data), dtype=bool)
+        scratch = self._scratch[: len(data)]
+        np.equal(np.frombuffer(data, dtype=np.uint8), 0x0A, out=scratch)
+        return np.flatnonzero(scratch)
 
 
 def iter_chunks(path: Path, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Chunk]:

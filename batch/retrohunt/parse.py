@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,8 +79,39 @@ class LineBatch:
             np.asarray(offsets, dtype=np.int64),
         )
 
+    @classmethod
+    def concat(cls, batches: Sequence[LineBatch]) -> LineBatch:
+        """The lines of several batches, in the order given."""
+        kept = [b for b in batches if len(b)]
+        if len(kept) == 1:
+            return kept[0]
+        return cls(
+            b"\n".join(b.data for b in kept),
+            np.concatenate([b.line_numbers for b in kept] or [np.zeros(0, dtype=np.int64)]),
+            np.concatenate([b.offsets for b in kept] or [np.zeros(0, dtype=np.int64)]),
+        )
+
     def __len__(self) -> int:
         return len(self.line_numbers)
+
+    def line_at(self, offset: int) -> bytes:
+        """The line starting at stream offset `offset` (CR stripped)."""
+        starts, ends = _line_bounds(self.data)
+        index = int(np.searchsorted(self.offsets, offset))
+        if index >= len(self.offsets) or self.offsets[index] != offset:
+            raise KeyError(offset)
+        return self.data[int(starts[index]) : int(ends[index])]
+
+    def lines_at(self, offsets: Sequence[int]) -> list[bytes]:
+        """The lines starting at these stream offsets (offsets sorted in the batch)."""
+        starts, ends = _line_bounds(self.data)
+        index = np.searchsorted(self.offsets, np.asarray(offsets, dtype=np.int64))
+        return [self.data[int(starts[i]) : int(ends[i])] for i in index.tolist()]
+
+    def line_numbers_at(self, offsets: Sequence[int]) -> list[int]:
+        """The line numbers of the lines starting at these stream offsets."""
+        index = np.searchsorted(self.offsets, np.asarray(offsets, dtype=np.int64))
+        return [int(n) for n in self.line_numbers[index]]
 
 
 def _parse(

@@ -14,7 +14,7 @@ line decides what a condition may demand:
   rendering adds or moves (space, `,` `:` `[` `]` `{` `}` `"`), and a fragment or number
   that could be read out of a number matches too when the line holds a number whose
   rendering has digits its text lacks (an exponent, or more digits than a double keeps:
-  the ODD_NUMBER atom);
+  the key-anchored `odd_number_atom`);
 * negations, null and existence tests demand nothing; a value a source computes (a mapped
   value, a field filled from another event by the process join) demands nothing on lines
   that may receive it.
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import hyperscan
 import numpy as np
+import polars as pl
 
 from retrohunt.archive import Chunk
 from retrohunt.compiler.plan import (
@@ -54,6 +55,8 @@ from retrohunt.compiler.plan import (
 from retrohunt.errors import PatternError
 from retrohunt.parse import LineBatch
 from retrohunt.sources.base import Source
+from retrohunt.sources.paths import steps
+from retrohunt.sources.taxonomy import TAXONOMY
 
 MIN_FRAGMENT = 3
 """Literal fragments shorter than this (in bytes) demand nothing: too common to help."""
@@ -67,11 +70,16 @@ _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456
 
 # A \uXXXX escape: preceded by an even number of backslashes (an odd run escapes itself).
 _ESCAPE = rb"(?:^|[^\\\n])(?:\\\\)*\\u[0-9a-fA-F]{4}"
-# A JSON number whose rendering may hold digits its text lacks.
-_ODD_NUMBER = (
-    rb"[:,\[][ \t\r]*-?(?:[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+"
-    rb"|[0-9]{8,}\.[0-9]+|[0-9]+\.[0-9]{8,})[,}\] \t\r]"
-)
+# A JSON number's rendering may hold digits its text lacks. Polars renders an integer as
+# written and a decimal as the shortest text that reads back as the same double: 3333.0 ->
+# "3333" and 2.50 -> "2.5" keep to the digits of the text, but an exponent (3.333e3 ->
+# "3333") or more digits than a double keeps (3332.9999999999999999 -> "3333") make new ones.
+# `odd_number_atom` finds any number with a point or an exponent as the value of a given key.
+# Anchored on the key, it costs next to nothing; a key-less "unquoted number with an
+# exponent" pattern starts at every digit of every hash and costs Hyperscan as much as the
+# rest of the database together.
+# A value that is an array or object is rendered whole, numbers inside it too.
+_NUMBER_VALUE = rb"[ \t\r]*:[ \t\r]*(?:[\[{]|-?[0-9]+[.eE])"
 # A line that does not start with "{" / does not end with "}" (first and last line of a
 # chunk are checked in Python).
 _BAD_START = rb"\n[^{\n]"
@@ -197,6 +205,13 @@ def octet_atom(first_octet: int) -> Atom:
     return Atom(b"[^0-9\\n]0*%d\\." % first_octet, False, f"{first_octet}.*")
 
 
+def odd_number_atom(key: str) -> Atom:
+    """A JSON number with a point or an exponent, an array or an object as the value of
+    `key`: its rendering may hold digits its text lacks."""
+    body = literal_atom(key, cased=True).expression
+    return Atom(b'"' + body + b'"' + _NUMBER_VALUE, False, f'"{key}": a non-integer number')
+
+
 def event_type_atom(name: str) -> Atom:
     """A source's event type as a whole JSON string value (exact case, like the mapping)."""
     body = literal_atom(name, cased=True).expression
@@ -204,7 +219,6 @@ def event_type_atom(name: str) -> Atom:
 
 
 ESCAPE = Atom(_ESCAPE, False, "a \\uXXXX escape")
-ODD_NUMBER = Atom(_ODD_NUMBER, False, "a number with an exponent or 16+ digits")
 BAD_START = Atom(_BAD_START, False, "a line not starting with '{'")
 BAD_END = Atom(_BAD_END, False, "a line not ending with '}'")
 EMPTY_LINE = Atom(_EMPTY_LINE, False, "an empty line")
@@ -275,7 +289,6 @@ class _Deriver:
         }
         self.rule_joined = True
         self.sources = sources
-        self.odd = atoms.has(ODD_NUMBER)
 
     def rule(self, rule: CompiledRule) -> Condition:
         # Joined values reach only events of the join's categories.
@@ -293,9 +306,10 @@ class _Deriver:
             return ALWAYS if node.value else NEVER
         if isinstance(node, StringMatch):
             pattern = self.plan.patterns[node.pattern]
-            return self._field(pattern.field, self._string(pattern.parts, pattern.cased))
+            demand = self._string(pattern.field, pattern.parts, pattern.cased)
+            return self._field(pattern.field, demand)
         if isinstance(node, NumberEquals):
-            return self._field(node.field, self._number(node.number))
+            return self._field(node.field, self._number(node.field, node.number))
         if isinstance(node, CidrMatch):
             return self._field(node.field, self._cidr(node.network))
         raise TypeError(f"unknown condition node {node!r}")
@@ -309,17 +323,27 @@ class _Deriver:
             return any_of((demand, join_events))
         return demand
 
-    def _string(self, parts: Sequence[str | Wildcard], cased: bool) -> Condition:
+    def _string(self, field: str, parts: Sequence[str | Wildcard], cased: bool) -> Condition:
         demands: list[Condition] = []
         for fragment in fragments(parts):
             has = self.atoms.has(literal_atom(fragment, cased=cased))
-            demands.append(any_of((has, self.odd)) if set(fragment) <= _NUMBERISH else has)
+            numberish = set(fragment) <= _NUMBERISH
+            demands.append(any_of((has, self._odd(field))) if numberish else has)
         return all_of(demands)
 
-    def _number(self, number: int | float) -> Condition:
+    def _number(self, field: str, number: int | float) -> Condition:
         if isinstance(number, int) and number >= 0:
-            return any_of((self.atoms.has(number_atom(number)), self.odd))
+            return any_of((self.atoms.has(number_atom(number)), self._odd(field)))
         return ALWAYS
+
+    def _odd(self, field: str) -> Condition:
+        """The field holds a number whose rendering may have digits its text lacks."""
+        keys: set[str] = set()
+        for source in self.sources:
+            for native in source.fields.get(field, ()) if field in TAXONOMY else (field,):
+                keys.add(native)  # a flat key may hold dots itself
+                keys.add(steps(native)[-1][0])
+        return any_of(self.atoms.has(odd_number_atom(key)) for key in sorted(keys) if key)
 
     def _cidr(self, network: str) -> Condition:
         net = ipaddress.ip_network(network, strict=False)
@@ -348,7 +372,7 @@ class _Deriver:
 class ChunkCandidates:
     """One chunk's lines as the prefilter sorted them."""
 
-    candidates: LineBatch  # lines that could alert (line numbers -1: counted on demand)
+    candidates: LineBatch  # lines that could alert
     context: LineBatch  # lines holding a process-context marker (for the process join)
     empty_lines: int  # lines with no byte at all (never candidates)
 
@@ -367,6 +391,7 @@ class Prefilter:
     _always: frozenset[int] = frozenset()  # escapes and odd line shapes: always candidates
     _bad_end: int = 0
     _empty: int = 0
+    _ids: dict[frozenset[int], np.ndarray] = field(default_factory=dict)
 
     @property
     def pattern_count(self) -> int:
@@ -374,7 +399,12 @@ class Prefilter:
         return len(self.atoms)
 
     def scan(self, chunk: Chunk) -> ChunkCandidates:
-        """Find the chunk's candidate lines (and process-context lines)."""
+        """Find the chunk's candidate lines (and process-context lines).
+
+        Hyperscan reports (atom, end) pairs; everything after is vectorised over the
+        matches with the chunk's newline positions (found by the reader thread): the line
+        of each match, then per rule condition the set of lines that satisfy it.
+        """
         data = chunk.data
         ids: list[int] = []
         ends: list[int] = []
@@ -390,75 +420,109 @@ class Prefilter:
         atoms = np.asarray(ids, dtype=np.int64)
         # A "line ends badly" match ends after the newline: its line is the one before.
         positions[atoms == self._bad_end] -= 1
-        empty = int(np.count_nonzero(atoms == self._empty))
-        if data[:1] == b"\n":
-            empty += 1
-        keep = atoms != self._empty
-        return self._sort(chunk, positions[keep], atoms[keep], empty)
-
-    def _sort(
-        self, chunk: Chunk, positions: np.ndarray, atoms: np.ndarray, empty: int
-    ) -> ChunkCandidates:
-        data = chunk.data
-        order = np.argsort(positions, kind="stable")
-        lines: dict[int, tuple[int, set[int]]] = {}  # start -> (end, atoms)
-        line_start, line_end = -1, -1
-        hits: set[int] = set()
-        for position, atom in zip(positions[order].tolist(), atoms[order].tolist(), strict=True):
-            if position >= line_end or position < line_start:
-                line_start = data.rfind(b"\n", 0, position + 1) + 1
-                line_end = data.find(b"\n", position)
-                if line_end < 0:
-                    line_end = len(data)
-                hits = set()
-                lines[line_start] = (line_end, hits)
-            hits.add(atom)
-        for start, end in _odd_lines(data):
-            lines.setdefault(start, (end, set()))[1].add(-1)
-        candidates: list[int] = []
-        context: list[int] = []
-        for start, (_end, found) in lines.items():
-            if -1 in found or found & self._always:
-                candidates.append(start)
-                context.append(start)
-                continue
-            if self.context_atoms and found & self.context_atoms:
-                context.append(start)
-            if (
-                self.every_line
-                or found & self.sufficient
-                or any(holds(c, found) for c in self.conditions)
-            ):
-                candidates.append(start)
+        is_empty = atoms == self._empty
+        empty = int(np.count_nonzero(is_empty)) + (1 if data[:1] == b"\n" else 0)
+        positions, atoms = positions[~is_empty], atoms[~is_empty]
+        newlines = chunk.newlines()
+        lines = np.searchsorted(newlines, positions)  # each match's line (index in chunk)
+        odd = np.union1d(
+            _odd_lines(data, newlines), lines[np.isin(atoms, self._array(self._always))]
+        )
         if self.every_line:
-            candidates = _all_line_starts(data)
+            candidates = _nonblank_lines(data, newlines)
+        else:
+            found = [odd, lines[np.isin(atoms, self._array(self.sufficient))]]
+            found.extend(self._lines_where(c, lines, atoms) for c in self.conditions)
+            candidates = np.unique(np.concatenate(found))
+        context = odd
+        if self.context_atoms:
+            markers = lines[np.isin(atoms, self._array(self.context_atoms))]
+            context = np.union1d(odd, markers)
         return ChunkCandidates(
-            _batch(chunk, sorted(candidates), lines),
-            _batch(chunk, sorted(context), lines),
-            empty,
+            _batch(chunk, newlines, candidates), _batch(chunk, newlines, context), empty
         )
 
-
-def _odd_lines(data: bytes) -> list[tuple[int, int]]:
-    """Lines the Hyperscan shape atoms cannot see (the chunk's first and last line when they
-    do not look like a JSON object) and lines holding invalid UTF-8."""
-    found: list[tuple[int, int]] = []
-    if not data:
+    def _array(self, atoms: frozenset[int]) -> np.ndarray:
+        found = self._ids.get(atoms)
+        if found is None:
+            found = self._ids[atoms] = np.asarray(sorted(atoms), dtype=np.int64)
         return found
-    first_end = data.find(b"\n")
-    first_end = len(data) if first_end < 0 else first_end
+
+    def _lines_where(
+        self, condition: Condition, lines: np.ndarray, atoms: np.ndarray
+    ) -> np.ndarray:
+        """The lines (indices, sorted, unique) whose atoms satisfy `condition`."""
+        if isinstance(condition, Has):
+            return np.unique(lines[atoms == condition.atom])
+        if isinstance(condition, Truth):
+            return np.unique(lines) if condition.value else lines[:0]
+        if isinstance(condition, AnyOf):
+            simple = frozenset(p.atom for p in condition.parts if isinstance(p, Has))
+            found = [np.unique(lines[np.isin(atoms, self._array(simple))])] if simple else []
+            found.extend(
+                self._lines_where(p, lines, atoms)
+                for p in condition.parts
+                if not isinstance(p, Has)
+            )
+            return np.unique(np.concatenate(found)) if found else lines[:0]
+        result: np.ndarray | None = None
+        for part in condition.parts:
+            where = self._lines_where(part, lines, atoms)
+            result = where if result is None else np.intersect1d(result, where)
+            if not len(result):
+                break
+        return lines[:0] if result is None else result
+
+
+def _line_bounds(
+    data: bytes, newlines: np.ndarray, indices: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive, before the newline) of the lines with these indices."""
+    padded = np.concatenate(([-1], newlines, [len(data)])).astype(np.int64)
+    return padded[indices] + 1, padded[indices + 1]
+
+
+def _line_count(data: bytes, newlines: np.ndarray) -> int:
+    return len(newlines) + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _nonblank_lines(data: bytes, newlines: np.ndarray) -> np.ndarray:
+    indices = np.arange(_line_count(data, newlines), dtype=np.int64)
+    starts, ends = _line_bounds(data, newlines, indices)
+    return indices[ends > starts]
+
+
+def _odd_lines(data: bytes, newlines: np.ndarray) -> np.ndarray:
+    """Lines the Hyperscan shape atoms cannot see (the chunk's first and last line when they
+    do not look like a JSON object) and lines holding invalid UTF-8 (indices)."""
+    found: list[int] = []
+    count = _line_count(data, newlines)
+    if not count:
+        return np.zeros(0, dtype=np.int64)
+    first_end = int(newlines[0]) if len(newlines) else len(data)
     if first_end > 0 and data[:1] != b"{":
-        found.append((0, first_end))
-    body = data[:-1] if data.endswith(b"\n") else data
-    last_start = body.rfind(b"\n") + 1
-    if body[last_start:] and not body.rstrip(b"\r").endswith(b"}"):
-        found.append((last_start, len(body)))
-    if not data.isascii():
-        for position in _invalid_utf8_positions(data):
-            start = data.rfind(b"\n", 0, position) + 1
-            end = data.find(b"\n", position)
-            found.append((start, len(data) if end < 0 else end))
-    return found
+        found.append(0)
+    last = count - 1
+    (last_start,), (last_end,) = _line_bounds(data, newlines, np.asarray([last]))
+    line = data[last_start:last_end]
+    if line and not line.rstrip(b"\r").endswith(b"}"):
+        found.append(last)
+    if not _valid_utf8(data):
+        positions = np.asarray(_invalid_utf8_positions(data), dtype=np.int64)
+        found.extend(np.searchsorted(newlines, positions).tolist())
+    return np.unique(np.asarray(found, dtype=np.int64))
+
+
+def _valid_utf8(data: bytes) -> bool:
+    """Is `data` valid UTF-8? (Arrow's validation is an order of magnitude faster than
+    decoding into a str.)"""
+    if data.isascii():
+        return True
+    try:
+        pl.Series([data], dtype=pl.Binary).cast(pl.String)
+    except pl.exceptions.ComputeError:
+        return False
+    return True
 
 
 def _invalid_utf8_positions(data: bytes) -> list[int]:
@@ -474,24 +538,12 @@ def _invalid_utf8_positions(data: bytes) -> list[int]:
     return positions
 
 
-def _all_line_starts(data: bytes) -> list[int]:
-    buf = np.frombuffer(data, dtype=np.uint8)
-    starts = np.concatenate(([0], np.flatnonzero(buf == 0x0A) + 1))
-    return [s for s in starts.tolist() if s < len(data) and data[s : s + 1] not in (b"\n", b"")]
-
-
-def _batch(chunk: Chunk, starts: list[int], known: dict[int, tuple[int, set[int]]]) -> LineBatch:
+def _batch(chunk: Chunk, newlines: np.ndarray, indices: np.ndarray) -> LineBatch:
+    """The lines with these indices (sorted) as a batch with their numbers and offsets."""
     data = chunk.data
-    lines: list[bytes] = []
-    for start in starts:
-        entry = known.get(start)
-        if entry is not None:
-            end = entry[0]
-        else:
-            end = data.find(b"\n", start)
-            end = len(data) if end < 0 else end
-        lines.append(data[start:end])
-    return LineBatch.of(lines, [-1] * len(starts), [chunk.offset + s for s in starts])
+    starts, ends = _line_bounds(data, newlines, indices)
+    lines = [data[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    return LineBatch(b"\n".join(lines), indices + chunk.first_line, starts + chunk.offset)
 
 
 def build_prefilter(

@@ -14,7 +14,7 @@ from retrohunt.alerts import empty_alerts, with_alert_ids
 from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, prefetch
 from retrohunt.compiler import Plan, compile_rules, find_allowlists
 from retrohunt.context import DEFAULT_HORIZON, ProcessTable
-from retrohunt.engine import Engine, PendingLines
+from retrohunt.engine import Engine, Output, PendingLines
 from retrohunt.errors import InputError, RuleError
 from retrohunt.evaluate import Evaluation, evaluate, load_labels
 from retrohunt.manifest import build_manifest
@@ -207,35 +207,37 @@ def _scan_one(
     result.size, result.compression = reader.size, reader.compression
     alerts = 0
     quarantine = QuarantineWriter(options.out / f"{path.name}.quarantine.jsonl", str(path))
-    pending = PendingLines()
+    run = engine.start(str(path))
+
+    def take(output: Output) -> None:
+        nonlocal alerts
+        quarantine.add(output.bad)
+        result.frames.extend(output.alerts)
+        alerts += sum(frame.height for frame in output.alerts)
+
     try:
-        # A reader thread decompresses the next chunks while this one is matched:
-        # python-zstandard and zlib release the GIL while they work.
-        for chunk in prefetch(reader, depth=2):
-            result.decompressed_bytes += len(chunk.data)
-            outcome = engine.run_chunk(chunk, str(path), pending)
-            result.lines += outcome.lines
-            result.candidate_lines += outcome.candidate_lines
-            result.events += outcome.events
-            result.unrecognised += outcome.unrecognised
-            result.invalid_utf8 += outcome.invalid_utf8
-            result.bad_lines += len(outcome.bad)
-            quarantine.add(outcome.bad)
-            if outcome.alerts.height:
-                result.frames.append(outcome.alerts)
-                alerts += outcome.alerts.height
-            if progress:
-                progress(Progress(path, reader.bytes_read, reader.size, result.events, alerts))
-    except InputError as exc:
-        result.error = str(exc)
+        try:
+            # A reader thread decompresses the next chunks while this one is matched:
+            # python-zstandard and zlib release the GIL while they work.
+            for chunk in prefetch(reader, depth=2):
+                result.decompressed_bytes += len(chunk.data)
+                take(run.feed(chunk))
+                if progress:
+                    progress(Progress(path, reader.bytes_read, reader.size, run.events, alerts))
+        except InputError as exc:
+            result.error = str(exc)
+        take(run.close())  # lines held for a batch count even when the archive broke off
     finally:
         quarantine_path = quarantine.close(rename_to=f"{path.name}.{reader.sha256[:12]}")
+    result.lines, result.candidate_lines = run.lines, run.candidate_lines
+    result.events, result.bad_lines = run.events, run.bad_lines
+    result.unrecognised, result.invalid_utf8 = run.unrecognised, run.invalid_utf8
+    result.pending = run.pending
     result.sha256 = reader.sha256
     result.quarantine_path = quarantine_path
-    result.pending = pending
     result.seconds = time.perf_counter() - started
     if progress:
-        progress(Progress(path, reader.bytes_read, reader.size, result.events, alerts, True))
+        progress(Progress(path, reader.bytes_read, reader.size, run.events, alerts, True))
     return result
 
 

@@ -17,6 +17,7 @@ from retrohunt.errors import InvalidRule, RulesNotFound
 
 PLAN_FORMAT = "retrohunt-plan-1"  # bump when the same rules would compile differently
 RULE_SUFFIXES = (".yml", ".yaml")
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ALLOWLIST_DIR = "allowlists"  # folders of allow-lists inside a rule pack, not rules
 
 
@@ -124,7 +125,10 @@ def compile_rules(paths: list[Path] | None = None, *, strict: bool = False) -> P
 
 def _compile_file(path: Path, text: bytes, table: PatternTable) -> list[CompiledRule | RefusedRule]:
     try:
-        collection = SigmaCollection.from_yaml(text.decode("utf-8"), collect_errors=True)
+        # What SigmaCollection.from_yaml does, with libyaml's loader when it is there: the
+        # pure-Python one takes a tenth of a second per handful of rules.
+        documents = list(yaml.load_all(text.decode("utf-8"), Loader=_YAML_LOADER))
+        collection = SigmaCollection.from_dicts(documents, collect_errors=True)
     except UnicodeDecodeError as exc:
         return [RefusedRule(path, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
     except yaml.YAMLError as exc:
