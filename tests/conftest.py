@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +31,10 @@ SUFFIXES: dict[ArchiveKind, str] = {
     "gzip-multimember": ".jsonl.gz",
     "none": ".jsonl",
 }
+
+# Compiled Hyperscan databases are cached (retrohunt.hyperscan_cache): tests keep theirs in a
+# folder of their own, never in the user's ~/.cache.
+os.environ["RETROHUNT_CACHE_DIR"] = tempfile.mkdtemp(prefix="retrohunt-test-cache-")
 
 AID = "7c3a2f9d1b8e4c6a9f0d2e1b3c4a5d6e"
 CID = "c0ffee00c0ffee00c0ffee00c0ffee00"

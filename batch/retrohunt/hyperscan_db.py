@@ -30,6 +30,7 @@ import numpy as np
 
 from retrohunt.compiler.plan import StringPattern, ValuePart, Wildcard
 from retrohunt.errors import PatternError
+from retrohunt.hyperscan_cache import compile_database
 
 SEGMENT_START = 0xFF
 VALUE_END = 0xFE
@@ -107,14 +108,8 @@ def compile_patterns(patterns: Sequence[StringPattern]) -> CompiledPatterns:
     # CASELESS: Sigma matches case-insensitively by default; Hyperscan folds ASCII letters
     # only, which is the documented semantics (the reference evaluator folds the same way).
     flags = [0 if p.cased else hyperscan.HS_FLAG_CASELESS for p in patterns]
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
-        database.compile(
-            expressions=expressions,
-            ids=[p.id for p in patterns],
-            elements=len(expressions),
-            flags=flags,
-        )
+        database = compile_database(expressions, [p.id for p in patterns], flags)
     except hyperscan.error as exc:
         raise PatternError(_culprit(patterns, expressions, flags, exc)) from exc
     size = len(hyperscan.dumpb(database))

@@ -53,6 +53,7 @@ from retrohunt.compiler.plan import (
     Wildcard,
 )
 from retrohunt.errors import PatternError
+from retrohunt.hyperscan_cache import compile_database
 from retrohunt.parse import LineBatch
 from retrohunt.sources.base import Source
 from retrohunt.sources.paths import steps
@@ -593,15 +594,8 @@ def build_prefilter(
 
 
 def _compile(atoms: Sequence[Atom]) -> hyperscan.Database:
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     flags = [hyperscan.HS_FLAG_CASELESS if a.caseless else 0 for a in atoms]
     try:
-        database.compile(
-            expressions=[a.expression for a in atoms],
-            ids=list(range(len(atoms))),
-            elements=len(atoms),
-            flags=flags,
-        )
+        return compile_database([a.expression for a in atoms], list(range(len(atoms))), flags)
     except hyperscan.error as exc:
         raise PatternError(f"Hyperscan refused the prefilter: {exc}") from exc
-    return database
