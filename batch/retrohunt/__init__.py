@@ -17,6 +17,7 @@ from retrohunt.errors import (
     RulesNotFound,
     UnsupportedFormat,
 )
+from retrohunt.lazy import scan_archive
 from retrohunt.scan import ArchiveResult, Progress, ScanOptions, ScanResult, scan
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "UnsupportedFormat",
     "compile_rules",
     "scan",
+    "scan_archive",
 ]
