@@ -336,9 +336,14 @@ def test_rules_list_exits_3_on_a_refused_rule(
                 "--json",
                 "--fail-on-alerts",
                 "--chunk-mb",
+                "--no-prefilter",
+                "--no-process-join",
+                "--process-table",
+                "--process-horizon",
             ],
         ),
         (["rules", "list", "--help"], ["--rules"]),
+        (["rules", "explain", "--help"], ["--rules", "--source", "--json"]),
         (["corpus", "--help"], ["generate"]),
         (
             ["corpus", "generate", "--help"],
@@ -363,3 +368,149 @@ def test_help_exits_0_and_mentions_the_options(
     assert "Usage" in stdout
     for option in options:
         assert option in stdout
+
+
+@pytest.fixture
+def joined_archive(tmp_path: Path) -> Path:
+    """A miner process (TargetProcessId 41873), then its pool lookup and connection, which
+    name it only by ContextProcessId; a benign process too."""
+    lines = jsonl(
+        [
+            {**BENIGN[0], "TargetProcessId": "90001"},
+            {**MINER, "TargetProcessId": "41873"},
+            POOL_DNS,
+            POOL_CONNECTION,
+        ]
+    )
+    return make_archive(tmp_path / "joined", lines)
+
+
+def test_summary_shows_the_prefilter_pass_rate_and_the_join_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], joined_archive: Path
+) -> None:
+    table = tmp_path / "state" / "processes.parquet"
+
+    code, stdout, _ = run_cli(
+        capsys, "scan", joined_archive, "--out", tmp_path / "o", "--process-table", table
+    )
+
+    assert code == 0
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text(encoding="utf-8"))
+    rate = manifest["inputs"][0]["prefilter_pass_rate"]
+    assert 0 < rate < 1
+    assert "parsed" in stdout
+    assert f"{rate:.2%}" in stdout
+    join = manifest["process_join"]
+    assert join["processes_added"] == 2
+    assert f"{join['processes_added']:,} processes added" in stdout
+    assert f"{join['held_back_lines']:,} lines held back" in stdout
+    assert f"table {join['table_processes']:,} processes" in stdout
+    assert pl.read_parquet(table).height == 2
+    connection = read_output(tmp_path / "o").filter(
+        pl.col("rule_name") == "MiningPoolNetworkConnection"
+    )
+    assert connection["image"].to_list() == [MINER["ImageFileName"]]
+    assert connection["process_context"].to_list() == ["joined"]
+
+
+def test_summary_says_when_prefilter_and_join_are_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], archive: Path
+) -> None:
+    code, stdout, _ = run_cli(
+        capsys, "scan", archive, "--out", tmp_path / "o", "--no-prefilter", "--no-process-join"
+    )
+
+    assert code == 0
+    assert "prefilter: off" in stdout
+    assert "process join: off" in stdout
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["prefilter"]["enabled"] is False
+    assert manifest["process_join"]["enabled"] is False
+    assert manifest["totals"]["prefilter_pass_rate"] == 1.0
+
+
+def test_no_prefilter_gives_the_same_alerts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], archive: Path
+) -> None:
+    run_cli(capsys, "scan", archive, "--out", tmp_path / "on", "--quiet")
+    run_cli(capsys, "scan", archive, "--out", tmp_path / "off", "--quiet", "--no-prefilter")
+
+    on = read_output(tmp_path / "on").sort("alert_id")
+    off = read_output(tmp_path / "off").sort("alert_id")
+    assert on.height == 3
+    assert on.equals(off)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--process-horizon", "0", "--process-table", "t.parquet"], "more than 0 days"),
+        (["--process-horizon", "-2", "--process-table", "t.parquet"], "more than 0 days"),
+        (["--process-horizon", "nan", "--process-table", "t.parquet"], "more than 0 days"),
+        (["--process-horizon", "inf", "--process-table", "t.parquet"], "too long"),
+        (["--process-horizon", "seven", "--process-table", "t.parquet"], "valid number"),
+        (["--process-horizon", "3"], "give one"),
+        (["--no-process-join", "--process-table", "t.parquet"], "--no-process-join"),
+    ],
+)
+def test_bad_process_join_options_are_usage_errors(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    archive: Path,
+    argv: list[str],
+    message: str,
+) -> None:
+    code, _, err = run_cli(capsys, "scan", archive, "--out", tmp_path / "o", *argv)
+
+    assert code == 2
+    assert message in " ".join(err.split())
+    assert not (tmp_path / "o").exists()  # refused before anything was scanned
+
+
+def test_a_horizon_in_days_reaches_the_manifest_and_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], joined_archive: Path
+) -> None:
+    table = tmp_path / "processes.parquet"
+
+    code, _, _ = run_cli(
+        capsys,
+        "scan",
+        joined_archive,
+        "--out",
+        tmp_path / "o",
+        "-q",
+        "--process-table",
+        table,
+        "--process-horizon",
+        "0.5",
+    )
+
+    assert code == 0
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["process_join"]["horizon_days"] == 0.5
+    assert manifest["process_join"]["table_file"] == str(table)
+    assert pl.read_parquet(table).height == 2
+
+
+def test_summary_says_when_the_process_table_is_not_updated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], joined_archive: Path
+) -> None:
+    rule = Path(__file__).resolve().parents[2] / "rules/t1204.003-malicious-image"
+    table = tmp_path / "processes.parquet"
+
+    code, stdout, _ = run_cli(
+        capsys,
+        "scan",
+        joined_archive,
+        "--out",
+        tmp_path / "o",
+        "--rules",
+        rule / "miner_process_execution.yml",
+        "--process-table",
+        table,
+    )
+
+    assert code == 0
+    assert "no rule needs it" in stdout
+    assert "not updated" in " ".join(stdout.split())
+    assert not table.exists()

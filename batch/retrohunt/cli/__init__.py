@@ -12,8 +12,9 @@ from retrohunt.cli.errors import DEBUG, EXIT_CODES_HELP, handle_errors
 app = typer.Typer(
     name="retrohunt",
     help=(
-        "Retro-hunt Sigma rules over compressed security telemetry (Falcon NDJSON as "
-        "zstd, gzip or plain text). Alerts land in Parquet.\n\n" + EXIT_CODES_HELP
+        "Retro-hunt Sigma rules over compressed security telemetry (Falcon, Sysmon and "
+        "CloudTrail NDJSON as zstd, gzip or plain text). Alerts land in Parquet.\n\n"
+        + EXIT_CODES_HELP
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -41,6 +42,7 @@ corpus_app.command("generate", help=_reflow(corpus.HELP))(handle_errors(corpus.g
 app.add_typer(corpus_app, name="corpus")
 rules_app = typer.Typer(help="Inspect rule sets.", no_args_is_help=True)
 rules_app.command("list", help=_reflow(rules.LIST_HELP))(handle_errors(rules.list_command))
+rules_app.command("explain", help=_reflow(rules.EXPLAIN_HELP))(handle_errors(rules.explain_command))
 app.add_typer(rules_app, name="rules")
 app.command("sources", help=_reflow(sources.HELP))(handle_errors(sources.sources_command))
 

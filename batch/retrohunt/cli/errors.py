@@ -18,14 +18,15 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug: one line, and --debug shows the traceback
 EXIT_USAGE = 2  # bad command-line usage (Typer/click's own code)
 EXIT_RULES = 3  # the rules cannot be used (RuleError)
-EXIT_INPUT = 4  # an archive could not be read completely (InputError); others were scanned
+EXIT_INPUT = 4  # an archive (or the process table) could not be read (InputError)
 EXIT_OUTPUT = 5  # alerts or manifest could not be written (OutputError)
 EXIT_ALERTS = 10  # --fail-on-alerts and at least one alert
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done (alerts or not); 1 internal error (rerun with --debug); "
     "2 usage error; 3 rules unusable; 4 an archive missing, unsupported, truncated or "
-    "corrupt (the others are still scanned, alerts before the damage kept); "
+    "corrupt (the others are still scanned, alerts before the damage kept), or the "
+    "--process-table file is not a process table; "
     "5 output not writable; 10 alerts found with --fail-on-alerts."
 )
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -23,6 +24,7 @@ from rich.table import Table
 
 from retrohunt.compiler import Plan
 from retrohunt.evaluate import Evaluation
+from retrohunt.explain import EVENT_TYPES, EVERY_LINE, JOIN_DROPS, JOIN_RAISES, Explanation
 from retrohunt.scan import Progress as ScanProgress
 from retrohunt.scan import ProgressCallback, ScanResult
 
@@ -73,23 +75,79 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
         yield update
 
 
-def summary_table(result: ScanResult) -> Table:
-    """Per-archive counts and alerts per rule."""
+def summary_table(result: ScanResult, engine: dict[str, Any] | None = None) -> Table:
+    """Per-archive counts and alerts per rule; `engine` (the manifest's `prefilter` and
+    `process_join` parts) adds the share of lines parsed and the process join's figures."""
+    prefilter = (engine or {}).get("prefilter") or {}
+    join = (engine or {}).get("process_join") or {}
     table = Table(title="Scan summary", title_justify="left")
-    for name in ("archive", "status", "events", "bad lines", "invalid UTF-8", "alerts", "MB/s"):
+    names = ["archive", "status", "events", "bad lines", "invalid UTF-8"]
+    if prefilter:
+        names.append("parsed")
+    names += ["alerts", "MB/s"]
+    for name in names:
         table.add_column(name, justify="left" if name in ("archive", "status") else "right")
     for archive in result.archives:
         rate = archive.decompressed_bytes / 1e6 / archive.seconds if archive.seconds else 0.0
-        table.add_row(
-            str(archive.path),
+        row = [
+            escape(str(archive.path)),
             "[red]failed[/red]" if archive.error else "ok",
             f"{archive.events:,}",
             f"{archive.bad_lines:,}",
             f"{archive.invalid_utf8:,}",
-            f"{archive.alerts.height:,}",
-            f"{rate:,.1f}",
-        )
+        ]
+        if prefilter:
+            row.append(_pass_rate(archive.pass_rate, prefilter))
+        row += [f"{archive.alerts.height:,}", f"{rate:,.1f}"]
+        table.add_row(*row)
+    caption = [text for text in (_prefilter_caption(prefilter), _join_caption(join)) if text]
+    if caption:
+        table.caption = "\n".join(caption)
+        table.caption_justify = "left"
     return table
+
+
+def _pass_rate(rate: float | None, prefilter: dict[str, Any]) -> str:
+    if not prefilter.get("enabled"):
+        return "all"
+    return "-" if rate is None else f"{rate:.2%}"
+
+
+def _prefilter_caption(prefilter: dict[str, Any]) -> str:
+    if not prefilter:
+        return ""
+    if not prefilter.get("enabled"):
+        return "prefilter: off (--no-prefilter), every line parsed"
+    fallbacks = sorted(
+        r for r, mode in (prefilter.get("rules") or {}).items() if mode != "prefiltered"
+    )
+    text = (
+        f"parsed: share of lines the prefilter ({prefilter.get('patterns', 0):,} patterns) let by"
+    )
+    if fallbacks:
+        names = escape(", ".join(fallbacks))
+        text += f"; without a text condition: {names} (`retrohunt rules explain`)"
+    return text
+
+
+def _join_caption(join: dict[str, Any]) -> str:
+    if not join:
+        return ""
+    if not join.get("enabled"):
+        if join.get("table_file"):
+            # The join runs only for rules that see Falcon network or DNS events.
+            where = escape(str(join["table_file"]))
+            return f"process join: off (no rule needs it); {where} not updated"
+        return "process join: off"
+    text = (
+        f"process join: {join.get('processes_added', 0):,} processes added, "
+        f"{join.get('held_back_lines', 0):,} lines held back until every archive was read, "
+        f"table {join.get('table_processes', 0):,} processes"
+    )
+    if join.get("table_file"):
+        where = escape(str(join["table_file"]))
+        text += f" (saved to {where}, horizon {join.get('horizon_days', 0):g} days)"
+    return text
 
 
 def rule_counts_table(result: ScanResult) -> Table:
@@ -196,4 +254,42 @@ def rules_table(plan: Plan) -> Table:
             ", ".join(sorted(plan.rule_fields(rule))),
             str(rule.path.name),
         )
+    return table
+
+
+_MODE_TEXT = {EVENT_TYPES: "falls back to its event types", EVERY_LINE: "every line"}
+_JOIN_STYLE = {JOIN_RAISES: "yellow", JOIN_DROPS: "cyan"}
+
+
+def explain_table(explanation: Explanation) -> Table:
+    """Per rule: prefilter mode, the atoms it relies on, what the process join can do."""
+    join = "on" if explanation.process_join else "off (no source with a join, or no rule for it)"
+    table = Table(
+        title=f"Prefilter: {explanation.patterns:,} Hyperscan patterns over "
+        f"{', '.join(explanation.sources)}; process join {join}",
+        title_justify="left",
+    )
+    table.add_column("rule", no_wrap=True)
+    table.add_column("level")
+    table.add_column("prefilter")
+    table.add_column("raw text a line must hold (| any, & all)", overflow="fold", ratio=1)
+    table.add_column("process join can change result")
+    for rule in explanation.rules:
+        mode = _MODE_TEXT.get(rule.mode, rule.mode)
+        if rule.mode != "prefiltered":
+            mode = f"[yellow]{mode}[/]"
+        style = _JOIN_STYLE.get(rule.join, "")
+        effect = rule.join
+        if rule.joined_fields:
+            effect += f" ({', '.join(rule.joined_fields)})"
+        table.add_row(
+            rule.name,
+            rule.level,
+            mode,
+            escape(rule.condition) if rule.atoms else "-",
+            f"[{style}]{escape(effect)}[/]" if style else escape(effect),
+        )
+    if explanation.every_line:
+        table.caption = "A rule with no condition makes every line a candidate."
+        table.caption_justify = "left"
     return table

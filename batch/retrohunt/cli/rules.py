@@ -2,28 +2,73 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import sys
 from pathlib import Path
 
 import typer
 
 from retrohunt.cli.errors import EXIT_OK, EXIT_RULES
-from retrohunt.cli.render import rules_table, stderr, stdout
-from retrohunt.compiler import compile_rules
+from retrohunt.cli.render import explain_table, rules_table, stderr, stdout
+from retrohunt.compiler import Plan, compile_rules
+from retrohunt.sources import SOURCES
 
 LIST_HELP = """List the loaded rules (name, level, category, tags, fields) and refused ones.
 
 Exits 3 when a rule is refused, so a rule repository's CI can use it.
 """
 
+EXPLAIN_HELP = """Explain how `scan` runs each rule, without scanning anything.
 
-def list_command(
-    rules: list[Path] = typer.Option(
-        [], "--rules", "-r", help="Rule file or folder (repeatable). Default: bundled pack."
-    ),
-) -> int:
+Per rule: its prefilter mode — "prefiltered" (only lines holding the listed atoms of raw
+text can reach it), "event types" (no useful text to demand: it falls back to the lines
+naming one of its event types) or "every line" (every line is parsed for it) — the atoms
+it relies on, and what the process join can do to its result: "can raise" (it tests a
+field the join fills, so a joined event may alert), "can only drop" (it tests a joined
+field only under a negation, like a "not a browser" filter) or "no". Also the number of
+Hyperscan patterns in the prefilter. --json prints the same as JSON.
+
+Exits 3 when a rule is refused, like `rules list`.
+"""
+
+_RULES_HELP = "Rule file or folder (repeatable). Default: bundled pack."
+
+
+def list_command(rules: list[Path] = typer.Option([], "--rules", "-r", help=_RULES_HELP)) -> int:
     """List rules (see LIST_HELP)."""
     plan = compile_rules(rules or None)
     stdout.print(rules_table(plan))
+    return _report_refused(plan)
+
+
+def explain_command(
+    rules: list[Path] = typer.Option([], "--rules", "-r", help=_RULES_HELP),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="Explain a scan that treats every event as this source "
+        f"({', '.join(SOURCES)}), as `scan --source` does.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the explanation as JSON."),
+) -> int:
+    """Explain rules (see EXPLAIN_HELP)."""
+    from retrohunt.explain import explain
+
+    if source is not None and source not in SOURCES:
+        raise typer.BadParameter(f"must be one of {', '.join(SOURCES)}", param_hint="--source")
+    plan = compile_rules(rules or None)
+    explanation = explain(plan, source)
+    if as_json:
+        document = dataclasses.asdict(explanation)
+        document["refused_rules"] = [str(refused) for refused in plan.refused]
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        stdout.print(explain_table(explanation))
+    return _report_refused(plan)
+
+
+def _report_refused(plan: Plan) -> int:
     for refused in plan.refused:
         stderr.print(f"refused: {refused}", markup=False, highlight=False, soft_wrap=True)
     return EXIT_RULES if plan.refused else EXIT_OK

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -20,6 +22,7 @@ from retrohunt.cli.render import (
     summary_table,
 )
 from retrohunt.compiler import compile_rules
+from retrohunt.context import DEFAULT_HORIZON
 from retrohunt.scan import ScanOptions, ScanResult, scan
 from retrohunt.sources import SOURCES
 
@@ -29,6 +32,11 @@ ARCHIVE may be zstd (single- or multi-frame), gzip or plain NDJSON; the format i
 detected from the content. Alerts go to OUT/<archive>.<sha>.alerts.parquet, bad lines to
 OUT/<archive>.<sha>.quarantine.jsonl and the run's counts to OUT/manifest.json. Rules that
 do not parse or use unsupported Sigma features are reported and skipped (--strict: fail).
+
+Only lines the raw-byte prefilter passes on are parsed (`retrohunt rules explain` shows
+what it demands per rule). Falcon network and DNS events get their process's image,
+command line, parent, user and container from its process event (the process join, over
+every archive of the run); --process-table carries processes from one run to the next.
 """
 
 
@@ -67,12 +75,39 @@ def scan_command(
         help="Treat every event as this source instead of recognising each line "
         f"({', '.join(SOURCES)}).",
     ),
+    no_prefilter: bool = typer.Option(
+        False,
+        "--no-prefilter",
+        help="Parse and evaluate every line instead of only those the raw-byte prefilter "
+        "passes on. The alerts are identical; the scan is only slower.",
+    ),
+    no_process_join: bool = typer.Option(
+        False,
+        "--no-process-join",
+        help="Do not give Falcon network and DNS events their process's image, command "
+        "line, parent, user and container: those stay null, process_context 'unknown'.",
+    ),
+    process_table: Path | None = typer.Option(
+        None,
+        "--process-table",
+        help="Persistent process table (Parquet): loaded before the scan (created when "
+        "missing) and saved after it, so processes seen in earlier runs resolve this "
+        "run's network and DNS events.",
+    ),
+    process_horizon: float | None = typer.Option(
+        None,
+        "--process-horizon",
+        metavar="DAYS",
+        help="Drop a process from the --process-table file once it started more than DAYS "
+        f"before the newest process start in it (default {DEFAULT_HORIZON.days}).",
+    ),
 ) -> int:
     """Scan archives (see HELP)."""
     if source is not None and source not in SOURCES:
         raise typer.BadParameter(f"must be one of {', '.join(SOURCES)}", param_hint="--source")
     if labels is not None and len(archives) != 1:
         raise typer.BadParameter("labels describe one archive; scan one", param_hint="--labels")
+    horizon = _horizon(process_horizon, process_table, no_process_join)
     plan = compile_rules(rules or None, strict=strict)
     for refused in plan.refused:
         stderr.print(f"warning: refused {refused}", markup=False, highlight=False, soft_wrap=True)
@@ -85,6 +120,10 @@ def scan_command(
         source=source,
         allowlists=tuple(allowlists),
         labels=labels,
+        prefilter=not no_prefilter,
+        process_join=not no_process_join,
+        process_table=process_table,
+        process_horizon=horizon,
     )
     show_progress = not (quiet or as_json) and sys.stderr.isatty()
     with progress_bar(show_progress) as progress:
@@ -94,7 +133,7 @@ def scan_command(
     if as_json:
         _print_json(result, limit)
     elif not quiet:
-        stdout.print(summary_table(result))
+        stdout.print(summary_table(result, _read_manifest(result)))
         stdout.print(rule_counts_table(result))
         if result.evaluation is not None:
             stdout.print(evaluation_table(result.evaluation))
@@ -111,7 +150,37 @@ def scan_command(
     return EXIT_OK
 
 
+def _horizon(days: float | None, table: Path | None, no_join: bool) -> dt.timedelta:
+    """The process table's horizon, checked against the other join options."""
+    if table is not None and no_join:
+        raise typer.BadParameter(
+            "the process table is fed by the process join: drop --no-process-join",
+            param_hint="--process-table",
+        )
+    if days is None:
+        return DEFAULT_HORIZON
+    if table is None:
+        raise typer.BadParameter(
+            "the horizon bounds the --process-table file: give one", param_hint="--process-horizon"
+        )
+    if not days > 0:  # also NaN
+        raise typer.BadParameter(
+            f"must be more than 0 days, not {days:g}", param_hint="--process-horizon"
+        )
+    try:
+        return dt.timedelta(days=days)
+    except OverflowError:
+        raise typer.BadParameter(
+            f"{days:g} days is too long", param_hint="--process-horizon"
+        ) from None
+
+
+def _read_manifest(result: ScanResult) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(result.manifest_path.read_text(encoding="utf-8"))
+    return document
+
+
 def _print_json(result: ScanResult, limit: int) -> None:
-    document = json.loads(result.manifest_path.read_text(encoding="utf-8"))
+    document = _read_manifest(result)
     document["newest_alerts"] = newest_alerts(result.alerts, limit).to_dicts()
     sys.stdout.write(json.dumps(document, default=str, indent=2) + "\n")

@@ -1,0 +1,378 @@
+"""ProcessTable: what it remembers, what it fills in, what it writes, what it forgets.
+
+The last test measures the table file per million processes; it runs only with
+RETROHUNT_MEASURE=1 (`RETROHUNT_MEASURE=1 pytest -s tests/unit/test_context.py -k measure`)
+and its figures are recorded in the README ("Process context").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from retrohunt.cli import main
+from retrohunt.context import DEFAULT_HORIZON, TABLE_SCHEMA, ProcessTable
+from retrohunt.errors import InputError
+from retrohunt.sources import SOURCES
+from retrohunt.sources.base import JOINED_FIELDS
+from retrohunt.sources.taxonomy import (
+    CATEGORY,
+    EVENT_TIME,
+    EVENT_TYPE,
+    PROCESS_CONTEXT,
+    SOURCE,
+)
+from retrohunt.sources.timestamps import UTC_MICROS
+
+FALCON = [SOURCES["falcon"]]
+AID = "e905dddc988c23a9adb50fc8305dbd16"
+OTHER_AID = "2e5bf3c1def2fe9c8af3015d4e5e1d1d"
+T0 = dt.datetime(2026, 11, 17, 2, 31, 49, tzinfo=dt.UTC)
+HOST, PID = "_rh_join_host", "_rh_join_pid"
+
+
+def processes(*rows: dict[str, Any]) -> pl.DataFrame:
+    """Normalised Falcon process rows (what the engine hands `add`)."""
+    full = [
+        {
+            SOURCE: "falcon",
+            EVENT_TYPE: row.get("event_type", "ProcessRollup2"),
+            "aid": row.get("aid", AID),
+            "TargetProcessId": row["pid"],
+            **{field: row.get(field) for field in JOINED_FIELDS},
+            EVENT_TIME: row.get("at", T0),
+        }
+        for row in rows
+    ]
+    schema = {
+        SOURCE: pl.String(),
+        EVENT_TYPE: pl.String(),
+        "aid": pl.String(),
+        "TargetProcessId": pl.String(),
+        **{field: pl.String() for field in JOINED_FIELDS},
+        EVENT_TIME: UTC_MICROS,
+    }
+    return pl.DataFrame(full, schema=schema)
+
+
+def events(*rows: dict[str, Any]) -> pl.DataFrame:
+    """Normalised Falcon events pointing to a process (what `enrich` sees)."""
+    full = [
+        {
+            SOURCE: row.get("source", "falcon"),
+            CATEGORY: row.get("category", "network_connection"),
+            "aid": row.get("aid", AID),
+            "ContextProcessId": row.get("pid"),
+            **{field: row.get(field) for field in JOINED_FIELDS},
+        }
+        for row in rows
+    ]
+    schema = {
+        SOURCE: pl.String(),
+        CATEGORY: pl.String(),
+        "aid": pl.String(),
+        "ContextProcessId": pl.String(),
+        **{field: pl.String() for field in JOINED_FIELDS},
+    }
+    return pl.DataFrame(full, schema=schema)
+
+
+def keys(*pairs: tuple[str, str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {HOST: [h for h, _ in pairs], PID: [p for _, p in pairs]},
+        schema={HOST: pl.String(), PID: pl.String()},
+    )
+
+
+# --- add / lookup ----------------------------------------------------------------------------
+
+
+def test_lookup_finds_the_latest_sighting_of_a_key() -> None:
+    table = ProcessTable()
+    table.add(
+        processes({"pid": "1", "Image": "/bin/old"}, {"pid": "2", "Image": "/bin/two"}), FALCON
+    )
+    table.add(processes({"pid": "1", "Image": "/bin/new"}), FALCON)
+
+    found = table.lookup(keys((AID, "1"), (AID, "2"), (AID, "3"), (OTHER_AID, "1")))
+
+    assert dict(zip(found[PID], found["Image"], strict=True)) == {"1": "/bin/new", "2": "/bin/two"}
+    assert table.added == 3
+    assert len(table) == 3  # every sighting kept until compacted
+
+
+def test_add_keeps_only_process_events_with_a_key() -> None:
+    table = ProcessTable()
+    rows = processes(
+        {"pid": "1", "Image": "/bin/a"},
+        {"pid": "2", "Image": "/bin/b", "event_type": "SyntheticProcessRollup2"},
+        {"pid": "3", "Image": "/bin/c", "event_type": "EndOfProcess"},
+        {"pid": "", "Image": "/bin/d"},  # empty strings count as missing
+    )
+
+    table.add(rows, FALCON)
+
+    assert sorted(table.compacted()[PID]) == ["1", "2"]
+    table.add(processes(), FALCON)  # nothing to add
+    assert table.added == 2
+
+
+def test_an_empty_table_finds_nothing() -> None:
+    table = ProcessTable()
+    assert len(table) == 0
+    assert table.lookup(keys((AID, "1"))).height == 0
+    assert table.compacted().schema == pl.Schema(TABLE_SCHEMA)
+
+
+# --- enrich ----------------------------------------------------------------------------------
+
+
+def test_enrich_fills_missing_fields_and_says_where_they_came_from() -> None:
+    table = ProcessTable()
+    table.add(
+        processes(
+            {
+                "pid": "7",
+                "Image": "/tmp/xmrig",
+                "CommandLine": "/tmp/xmrig -o pool:3333",
+                "ParentImage": "containerd-shim",
+                "User": "root",
+                "ContainerId": "ef3bc9b3",
+            }
+        ),
+        FALCON,
+    )
+    enriched = table.enrich(
+        events(
+            {"pid": "7"},  # joined
+            {"pid": "7", "Image": "xmrig", "User": "nobody"},  # the event's own values win
+            {"pid": "8"},  # unknown process
+            {"pid": "8", "Image": "curl"},  # unknown, but the event names its image
+            {"pid": "7", "aid": OTHER_AID},  # same pid, other host: unknown
+            {"pid": "7", "category": "process_creation", "Image": "/bin/sh"},  # not joined
+            {"pid": "7", "source": "sysmon", "Image": "C:\\x.exe"},  # no join for sysmon
+        ),
+        FALCON,
+    ).to_dicts()
+
+    contexts = [row[PROCESS_CONTEXT] for row in enriched]
+    assert contexts == ["joined", "joined", "unknown", "event", "unknown", "event", "event"]
+    joined, own = enriched[0], enriched[1]
+    assert joined["Image"] == "/tmp/xmrig"
+    assert joined["CommandLine"] == "/tmp/xmrig -o pool:3333"
+    assert joined["ParentImage"] == "containerd-shim"
+    assert (joined["User"], joined["ContainerId"]) == ("root", "ef3bc9b3")
+    assert (own["Image"], own["User"], own["ContainerId"]) == ("xmrig", "nobody", "ef3bc9b3")
+    assert enriched[2]["Image"] is None
+    assert enriched[5]["Image"] == "/bin/sh"
+    assert ProcessTable.unresolved(table.enrich(events({"pid": "8"}), FALCON)).to_list() == [True]
+
+
+def test_enrich_of_no_events_adds_the_context_column() -> None:
+    enriched = ProcessTable().enrich(pl.DataFrame({"x": []}, schema={"x": pl.String()}), FALCON)
+    assert PROCESS_CONTEXT in enriched.columns
+
+
+# --- save / load / compacted -----------------------------------------------------------------
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    table = ProcessTable()
+    table.add(
+        processes(
+            {"pid": "1", "Image": "\\Device\\HarddiskVolume3\\a.exe", "CommandLine": "a ü"},
+            {"pid": "2", "Image": "/bin/b", "ContainerId": "c1", "at": T0 + dt.timedelta(hours=1)},
+        ),
+        FALCON,
+    )
+    path = tmp_path / "state" / "processes.parquet"
+
+    assert table.save(path) == path
+    loaded = ProcessTable.load(path, dt.timedelta(days=2))
+
+    assert loaded.horizon == dt.timedelta(days=2)
+    assert loaded.compacted().equals(table.compacted())
+    assert loaded.added == 0  # nothing added in this run yet
+    # Entries added after loading are newer than the loaded ones.
+    loaded.add(processes({"pid": "1", "Image": "/bin/replaced"}), FALCON)
+    assert loaded.lookup(keys((AID, "1")))["Image"].to_list() == ["/bin/replaced"]
+
+
+def test_load_of_a_missing_file_is_an_empty_table(tmp_path: Path) -> None:
+    table = ProcessTable.load(tmp_path / "nothing-yet.parquet")
+    assert len(table) == 0
+    assert table.horizon == DEFAULT_HORIZON
+
+
+@pytest.mark.parametrize("kind", ["text", "other-parquet", "directory"])
+def test_load_of_a_file_that_is_not_a_table_raises_input_error(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "processes.parquet"
+    if kind == "text":
+        path.write_text("not parquet\n", encoding="utf-8")
+    elif kind == "other-parquet":
+        pl.DataFrame({"alert_id": ["x"]}).write_parquet(path)
+    else:
+        path.mkdir()
+
+    with pytest.raises(InputError, match="process table"):
+        ProcessTable.load(path)
+
+
+def test_the_cli_turns_a_bad_table_into_one_line_and_exit_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = tmp_path / "processes.parquet"
+    table.write_text("not parquet\n", encoding="utf-8")
+    archive = tmp_path / "events.jsonl"
+    archive.write_text("{}\n", encoding="utf-8")
+
+    code = main(
+        ["scan", str(archive), "--out", str(tmp_path / "out"), "--process-table", str(table)]
+    )
+
+    err = capsys.readouterr().err
+    assert code == 4
+    assert err.startswith("error: ") and str(table) in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_compacted_keeps_the_latest_entry_within_the_horizon() -> None:
+    table = ProcessTable(dt.timedelta(days=7))
+    newest = T0 + dt.timedelta(days=30)
+    table.add(
+        processes(
+            {"pid": "old", "Image": "/bin/old", "at": newest - dt.timedelta(days=8)},
+            {"pid": "edge", "Image": "/bin/edge", "at": newest - dt.timedelta(days=7)},
+            {"pid": "recent", "Image": "/bin/first", "at": newest - dt.timedelta(days=1)},
+            {"pid": "recent", "Image": "/bin/second", "at": newest - dt.timedelta(days=9)},
+            {"pid": "undated", "Image": "/bin/undated", "at": None},
+            {"pid": "newest", "Image": "/bin/newest", "at": newest},
+        ),
+        FALCON,
+    )
+
+    kept = table.compacted()
+
+    # "recent": the latest sighting wins even though its start time is older (and past the
+    # horizon, so it goes); an undated process is kept, dated as the newest start.
+    assert dict(zip(kept[PID], kept["Image"], strict=True)) == {
+        "edge": "/bin/edge",
+        "undated": "/bin/undated",
+        "newest": "/bin/newest",
+    }
+    assert kept.filter(pl.col(PID) == "undated")[EVENT_TIME].to_list() == [newest]
+
+
+def test_compacted_of_only_undated_processes_keeps_them() -> None:
+    table = ProcessTable()
+    table.add(processes({"pid": "1", "at": None}, {"pid": "2", "at": None}), FALCON)
+    assert sorted(table.compacted()[PID]) == ["1", "2"]
+
+
+# --- measurement -----------------------------------------------------------------------------
+
+_WINDOWS_IMAGES = [
+    "\\Device\\HarddiskVolume3\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+    "\\Device\\HarddiskVolume3\\Program Files (x86)\\Microsoft\\Edge\\Application\\msedge.exe",
+    "\\Device\\HarddiskVolume2\\Windows\\System32\\svchost.exe",
+    "\\Device\\HarddiskVolume2\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+    "\\Device\\HarddiskVolume2\\Windows\\System32\\conhost.exe",
+    "\\Device\\HarddiskVolume3\\Users\\kwilliams\\AppData\\Local\\Microsoft\\Teams\\current\\Teams.exe",
+    "\\Device\\HarddiskVolume3\\Program Files\\Microsoft Office\\root\\Office16\\OUTLOOK.EXE",
+    "\\Device\\HarddiskVolume2\\Windows\\System32\\SearchProtocolHost.exe",
+]
+_LINUX_IMAGES = [
+    "/usr/bin/python3.12",
+    "/usr/local/bin/node",
+    "/usr/bin/java",
+    "/usr/sbin/nginx",
+    "/usr/bin/bash",
+    "/usr/bin/curl",
+    "/opt/app/bin/worker",
+    "/usr/lib/systemd/systemd-journald",
+]
+_ARGS = [
+    "--type=renderer --lang=en-US --enable-features=NetworkService --field-trial-handle=",
+    "-k netsvcs -p -s Schedule --instance ",
+    "-NoProfile -ExecutionPolicy Bypass -File C:\\ProgramData\\agent\\collect.ps1 -Id ",
+    "-m gunicorn app.wsgi:application --bind 0.0.0.0:8000 --workers 4 --name ",
+    "-Xms512m -Xmx2g -jar /opt/app/service.jar --spring.profiles.active=prod --id=",
+    "-fsSL https://registry.example.internal/v2/images/manifests/sha256:",
+]
+
+
+def realistic_processes(count: int, seed: int = 0) -> pl.DataFrame:
+    """`count` process rows as the table stores them: NT device paths and Linux paths, long
+    command lines with a random token each (so they do not compress away), 5,000 hosts,
+    a third of the Linux processes in one of 2,000 containers, start times over a week."""
+    rng = np.random.default_rng(seed)
+    linux = rng.random(count) < 0.5
+    images = np.where(
+        linux,
+        np.array(_LINUX_IMAGES)[rng.integers(0, len(_LINUX_IMAGES), count)],
+        np.array(_WINDOWS_IMAGES)[rng.integers(0, len(_WINDOWS_IMAGES), count)],
+    )
+    hosts = np.array([f"{h:032x}" for h in rng.integers(0, 2**63, 5000)])
+    containers = np.array([f"{c:016x}" * 4 for c in rng.integers(0, 2**63, 2000)])
+    start = int(T0.timestamp() * 1_000_000)
+    frame = pl.DataFrame(
+        {
+            HOST: hosts[rng.integers(0, len(hosts), count)],
+            PID: rng.integers(10**10, 10**11, count).astype(str),
+            "Image": images,
+            "args": np.array(_ARGS)[rng.integers(0, len(_ARGS), count)],
+            "token": [f"{t:016x}" for t in rng.integers(0, 2**63, count)],
+            "ParentImage": np.array(["explorer.exe", "services.exe", "bash", "containerd-shim"])[
+                rng.integers(0, 4, count)
+            ],
+            "User": np.array([f"user{u:03d}" for u in range(500)])[rng.integers(0, 500, count)],
+            "in_container": linux & (rng.random(count) < 0.33),
+            "container": containers[rng.integers(0, len(containers), count)],
+            EVENT_TIME: start + rng.integers(0, 7 * 86_400 * 1_000_000, count),
+        }
+    )
+    return frame.select(
+        HOST,
+        PID,
+        "Image",
+        pl.concat_str("Image", pl.lit(" "), "args", "token").alias("CommandLine"),
+        "ParentImage",
+        "User",
+        pl.when("in_container").then("container").alias("ContainerId"),
+        pl.col(EVENT_TIME).cast(UTC_MICROS),
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_rh_join_seq"),
+    ).select(pl.col(name).cast(dtype) for name, dtype in TABLE_SCHEMA.items())
+
+
+@pytest.mark.skipif(
+    os.environ.get("RETROHUNT_MEASURE") != "1", reason="measurement: set RETROHUNT_MEASURE=1"
+)
+def test_measure_table_size_per_million_processes(tmp_path: Path) -> None:
+    rows = realistic_processes(1_000_000)
+    path = tmp_path / "processes.parquet"
+    rows.write_parquet(path)  # then loaded and saved as a scan does
+    started = time.perf_counter()
+    table = ProcessTable.load(path, dt.timedelta(days=30))
+    loaded = time.perf_counter() - started
+    started = time.perf_counter()
+    table.save(path)
+    saved = time.perf_counter() - started
+
+    file_mb = path.stat().st_size / 1e6
+    memory_mb = table.compacted().estimated_size() / 1e6
+    command_line = rows["CommandLine"].str.len_bytes().mean()
+    print(
+        f"\nprocess table, 1,000,000 processes (mean command line {command_line:.0f} B): "
+        f"file {file_mb:.1f} MB, in memory {memory_mb:.1f} MB, "
+        f"load {loaded:.2f} s, compact+save {saved:.2f} s"
+    )
+    assert len(table) == 1_000_000
+    assert file_mb < memory_mb
