@@ -540,12 +540,6 @@ def test_prefilter_on_and_off_give_identical_alerts_through_the_cli(tmp_path: Pa
     assert manifest["prefilter"]["enabled"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: with a process key seen twice (id reused on one agent), the entry a "
-    "connection joins depends on how lines were batched (latest sighting so far, not the "
-    "process running at the event's time), so prefilter on and off can differ",
-)
 def test_a_reused_process_key_joins_the_same_process_with_prefilter_on_and_off(
     tmp_path: Path,
 ) -> None:

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
@@ -32,6 +33,7 @@ from retrohunt.compiler.plan import (
     StringMatch,
 )
 from retrohunt.errors import InputError
+from retrohunt.parse import OFFSET_COLUMN
 from retrohunt.sink import write_atomic
 from retrohunt.sources.base import JOINED_FIELDS, Source, first_of
 from retrohunt.sources.taxonomy import CATEGORY, EVENT_TIME, EVENT_TYPE, PROCESS_CONTEXT, SOURCE
@@ -43,6 +45,7 @@ DEFAULT_HORIZON = dt.timedelta(days=7)
 EVENT, JOINED, UNKNOWN = "event", "joined", "unknown"
 
 _HOST, _PID, _SEQ, _FOUND = "_rh_join_host", "_rh_join_pid", "_rh_join_seq", "_rh_join_found"
+_POS, _ROW = "_rh_join_pos", "_rh_join_row"
 TABLE_SCHEMA: dict[str, pl.DataType] = {
     _HOST: pl.String(),
     _PID: pl.String(),
@@ -50,7 +53,15 @@ TABLE_SCHEMA: dict[str, pl.DataType] = {
     EVENT_TIME: UTC_MICROS,
     _SEQ: pl.Int64(),
 }
-"""Columns of the process table (and of its Parquet file)."""
+"""Columns of the process table's Parquet file (and of `compacted`)."""
+_LIVE_SCHEMA: dict[str, pl.DataType] = {**TABLE_SCHEMA, _POS: pl.Int64()}
+
+_ARCHIVE_SHIFT = 44  # a stream position: archive ordinal << 44 | byte offset (16 TiB each)
+
+
+def stream_position(ordinal: int) -> pl.Expr:
+    """Where a row's line is in the scan: its archive's ordinal, then its byte offset."""
+    return (pl.lit(ordinal << _ARCHIVE_SHIFT, dtype=pl.Int64) + pl.col(OFFSET_COLUMN)).alias(_POS)
 
 
 def joined_column(name: str) -> str:
@@ -59,7 +70,13 @@ def joined_column(name: str) -> str:
 
 
 class ProcessTable:
-    """Processes seen so far, latest sighting of a key first (see module doc)."""
+    """Processes seen so far, each sighting with its place in the scan (see module doc).
+
+    A process id can be reused on one agent. An event joins the last sighting of its key at
+    or before its own place in the scan, else the first one after it: which process that is
+    does not depend on how lines were batched, so the prefilter on and off agree. Sightings
+    loaded from a file come before everything scanned.
+    """
 
     def __init__(self, horizon: dt.timedelta = DEFAULT_HORIZON) -> None:
         self.horizon = horizon
@@ -70,14 +87,17 @@ class ProcessTable:
     def __len__(self) -> int:
         return sum(frame.height for frame in self._frames)
 
-    def add(self, processes: pl.DataFrame, join_sources: Sequence[Source]) -> None:
-        """Add the process events among normalised rows (other rows are ignored)."""
-        rows = _process_rows(processes, join_sources)
+    def add(
+        self, processes: pl.DataFrame, join_sources: Sequence[Source], ordinal: int = 0
+    ) -> None:
+        """Add the process events among normalised rows (other rows are ignored), read from
+        the archive numbered `ordinal` in the scan."""
+        rows = _process_rows(processes, join_sources, ordinal)
         if rows.height == 0:
             return
         rows = rows.with_columns(
             (pl.int_range(pl.len(), dtype=pl.Int64) + self._next_seq).alias(_SEQ)
-        ).select(pl.col(name).cast(dtype) for name, dtype in TABLE_SCHEMA.items())
+        ).select(pl.col(name).cast(dtype) for name, dtype in _LIVE_SCHEMA.items())
         self._next_seq += rows.height
         self.added += rows.height
         self._frames.append(rows)
@@ -85,36 +105,45 @@ class ProcessTable:
             self._frames = [pl.concat(self._frames)]
 
     def lookup(self, keys: pl.DataFrame) -> pl.DataFrame:
-        """The latest entry for each (`_rh_join_host`, `_rh_join_pid`) of `keys` found."""
+        """Every sighting of each (`_rh_join_host`, `_rh_join_pid`) of `keys`, in scan order."""
         if not self._frames or keys.height == 0:
-            return pl.DataFrame(schema=TABLE_SCHEMA)
+            return pl.DataFrame(schema=_LIVE_SCHEMA)
         wanted = keys.select(_HOST, _PID).unique()
         found = pl.concat(
             [frame.join(wanted, on=[_HOST, _PID], how="semi") for frame in self._frames]
         )
-        return found.sort(_SEQ).unique([_HOST, _PID], keep="last", maintain_order=True)
+        return found.sort(_POS, _SEQ)
 
-    def enrich(self, events: pl.DataFrame, sources: Sequence[Source]) -> pl.DataFrame:
+    def enrich(
+        self, events: pl.DataFrame, sources: Sequence[Source], ordinal: int = 0
+    ) -> pl.DataFrame:
         """Fill the joined fields of events that lack them and add `process_context`.
 
-        Rows of a join category of a source with a process join look their process up:
-        "joined" when found (the event's own values win over the table's), else "unknown"
-        when the event has no image of its own; every other row says "event".
+        Rows of a join category of a source with a process join look their process up (the
+        sighting the class doc describes; `ordinal` numbers the events' archive in the
+        scan): "joined" when found (the event's own values win over the table's), else
+        "unknown" when the event has no image of its own; every other row says "event".
         """
         if events.height == 0 or SOURCE not in events.columns:
             return events.with_columns(pl.lit(None, dtype=pl.String).alias(PROCESS_CONTEXT))
         keyed = events.with_columns(_context_key(sources, set(events.columns)))
         joinable = pl.col(_HOST).is_not_null() & pl.col(_PID).is_not_null()
-        keys = keyed.filter(joinable)
-        table = self.lookup(keys).select(
-            _HOST, _PID, *(pl.col(f).alias(joined_column(f)) for f in JOINED_FIELDS)
+        position = (
+            stream_position(ordinal)
+            if OFFSET_COLUMN in events.columns
+            else pl.lit(ordinal << _ARCHIVE_SHIFT, dtype=pl.Int64).alias(_POS)
         )
-        merged = keyed.join(
-            table.with_columns(pl.lit(True).alias(_FOUND)),
-            on=[_HOST, _PID],
-            how="left",
-            maintain_order="left",
-            nulls_equal=False,
+        keys = (
+            keyed.with_row_index(_ROW)
+            .filter(joinable)
+            .select(_ROW, _HOST, _PID, position)
+            .sort(_POS)
+        )
+        table = self._nearest(keys)
+        merged = (
+            keyed.with_row_index(_ROW)
+            .join(table, on=_ROW, how="left", maintain_order="left")
+            .drop(_ROW)
         )
         found = pl.col(_FOUND).fill_null(False)
         fills = [
@@ -136,6 +165,31 @@ class ProcessTable:
             merged.with_columns(context.alias(PROCESS_CONTEXT))
             .with_columns(fills)
             .drop(_FOUND, *(joined_column(f) for f in JOINED_FIELDS))
+        )
+
+    def _nearest(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """Per key row (`_rh_join_row`), the joined fields of its sighting and `_FOUND`."""
+        joined = [joined_column(f) for f in JOINED_FIELDS]
+        sightings = (
+            self.lookup(keys)
+            .select(_HOST, _PID, _POS, *(pl.col(f).alias(joined_column(f)) for f in JOINED_FIELDS))
+            .with_columns(pl.lit(True).alias(_FOUND))
+        )
+
+        def nearest(strategy: Literal["backward", "forward"]) -> pl.DataFrame:
+            return keys.join_asof(
+                sightings, on=_POS, by=[_HOST, _PID], strategy=strategy, check_sortedness=False
+            )
+
+        before, after = nearest("backward"), nearest("forward")
+        had_before = pl.col(_FOUND).fill_null(False)
+        return before.select(
+            _ROW,
+            *(
+                pl.when(had_before).then(pl.col(c)).otherwise(after.get_column(c)).alias(c)
+                for c in joined
+            ),
+            (had_before | after.get_column(_FOUND).fill_null(False)).alias(_FOUND),
         )
 
     @staticmethod
@@ -166,7 +220,12 @@ class ProcessTable:
         if dict(frame.schema) != TABLE_SCHEMA:
             raise InputError(f"{path}: not a process table (columns {frame.columns})")
         if frame.height:
-            table._frames = [frame]
+            # Sightings of earlier runs come before everything this run scans.
+            table._frames = [
+                frame.sort(_SEQ).with_columns(
+                    (pl.int_range(pl.len(), dtype=pl.Int64) - pl.len()).alias(_POS)
+                )
+            ]
             table._next_seq = int(frame[_SEQ].max()) + 1  # type: ignore[arg-type]
         return table
 
@@ -181,6 +240,7 @@ class ProcessTable:
             return pl.DataFrame(schema=TABLE_SCHEMA)
         frame = (
             pl.concat(self._frames)
+            .drop(_POS)  # a place in this scan means nothing to the next
             .sort(_SEQ)
             .unique([_HOST, _PID], keep="last", maintain_order=True)
         )
@@ -298,7 +358,7 @@ def process_rows(sources: Sequence[Source]) -> pl.Expr:
     return expr
 
 
-def _process_rows(rows: pl.DataFrame, sources: Sequence[Source]) -> pl.DataFrame:
+def _process_rows(rows: pl.DataFrame, sources: Sequence[Source], ordinal: int) -> pl.DataFrame:
     """Process events among normalised rows, keyed like the events pointing to them."""
     parts = []
     for source in sources:
@@ -315,6 +375,9 @@ def _process_rows(rows: pl.DataFrame, sources: Sequence[Source]) -> pl.DataFrame
                 for f in JOINED_FIELDS
             ),
             pl.col(EVENT_TIME) if EVENT_TIME in rows.columns else pl.lit(None, UTC_MICROS),
+            stream_position(ordinal)
+            if OFFSET_COLUMN in rows.columns
+            else pl.lit(ordinal << _ARCHIVE_SHIFT, dtype=pl.Int64).alias(_POS),
         )
         parts.append(mine.filter(pl.col(_HOST).is_not_null() & pl.col(_PID).is_not_null()))
     return pl.concat(parts) if parts else pl.DataFrame()

@@ -60,7 +60,8 @@ class PendingLines:
     """Lines held back until the process table has seen every archive of the scan: events
     whose process was not known yet and whose alert depends on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, ordinal: int = 0) -> None:
+        self.ordinal = ordinal  # the archive's number in the scan (see ProcessTable)
         self._lines: dict[int, tuple[int, bytes]] = {}  # offset -> (line number, bytes)
 
     def __len__(self) -> int:
@@ -104,10 +105,12 @@ class Engine:
     table: ProcessTable = field(default_factory=ProcessTable)
     times: StageTimes = field(default_factory=StageTimes)
     deferred: int = 0  # events held back for the process table's last word
-    # Parse process start times (for a persistent table's horizon). Parsing timestamps is
-    # four fifths of the cost of reading a process line's fields, so a scan whose table
-    # lives only in memory skips it.
-    keep_start_times: bool = True
+    archives_started: int = 0
+    # The table outlives the scan (a process table file): every process is learned even
+    # when no rule needs the join, and start times are parsed for the horizon. Parsing
+    # timestamps is four fifths of the cost of reading a process line's fields, so a scan
+    # whose table lives only in memory skips it.
+    persist_table: bool = False
     sources: list[Source] = field(init=False)
     joins: bool = field(init=False)
 
@@ -117,7 +120,7 @@ class Engine:
         self.joins = (
             self.process_join
             and bool(join_sources(self.sources))
-            and needs_context(self.plan, self.sources)
+            and (self.persist_table or needs_context(self.plan, self.sources))
         )
         markers = context_markers(self.sources) if self.joins else []
         self.filter = build_prefilter(self.plan, self.sources, context_markers=markers)
@@ -144,15 +147,17 @@ class Engine:
         self.describe_table = self.table if self.joins else ProcessTable()
 
     def start(self, archive: str) -> ArchiveRun:
-        """Begin running one archive's chunks through the engine."""
-        return ArchiveRun(self, archive)
+        """Begin running one archive's chunks through the engine (archives in scan order)."""
+        self.archives_started += 1
+        return ArchiveRun(self, archive, self.archives_started - 1)
 
     def resolve(self, pending: PendingLines, archive: str) -> pl.DataFrame:
         """Alerts of held-back lines, now that the process table has seen everything."""
         batch = pending.batch()
         self.deferred += len(batch)
-        events, hits = self._match(self._events(parse_lines(batch, self.match_schema)))
-        return self._describe(batch, events, hits, archive)
+        events = self._events(parse_lines(batch, self.match_schema))
+        events, hits = self._match(events, pending.ordinal)
+        return self._describe(batch, events, hits, archive, pending.ordinal)
 
     def describe(self, options: ScanOptions) -> dict[str, Any]:
         """The engine's part of the manifest: prefilter and process join."""
@@ -184,7 +189,7 @@ class Engine:
         self.times.parse += time.perf_counter() - started
         return events
 
-    def _learn(self, context: LineBatch) -> None:
+    def _learn(self, context: LineBatch, ordinal: int) -> None:
         if not len(context):
             return
         started = time.perf_counter()
@@ -192,7 +197,7 @@ class Engine:
         sources = self.context_sources
         start_time = (
             event_context(sources)[0]
-            if self.keep_start_times
+            if self.persist_table
             else pl.lit(None, dtype=UTC_MICROS).alias(EVENT_TIME)
         )
         rows = (
@@ -201,14 +206,14 @@ class Engine:
             .with_columns(start_time)
             .collect()
         )
-        self.table.add(rows, sources)
+        self.table.add(rows, sources, ordinal)
         self.times.join += time.perf_counter() - started
 
-    def _match(self, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def _match(self, events: pl.DataFrame, ordinal: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The events (enriched by the process join when it is on) and their hits."""
         if self.joins:
             started = time.perf_counter()
-            events = self.table.enrich(events, self.sources)
+            events = self.table.enrich(events, self.sources, ordinal)
             self.times.join += time.perf_counter() - started
         started = time.perf_counter()
         hits = match_frame(events, self.plan, self.compiled)
@@ -241,7 +246,12 @@ class Engine:
         return hits.filter(~pl.col(ROW_COLUMN).is_in(held.implode()))
 
     def _describe(
-        self, lines: LineSource, events: pl.DataFrame, hits: pl.DataFrame, archive: str
+        self,
+        lines: LineSource,
+        events: pl.DataFrame,
+        hits: pl.DataFrame,
+        archive: str,
+        ordinal: int,
     ) -> pl.DataFrame:
         if hits.height == 0:
             return empty_alerts()
@@ -249,6 +259,7 @@ class Engine:
         alerts = describe_hits(
             lines, events, hits, self.plan, self.sources, self.full_schema, archive,
             self.describe_table,
+            ordinal,
         )  # fmt: skip
         self.times.describe += time.perf_counter() - started
         return alerts
@@ -265,10 +276,11 @@ class ArchiveRun:
     at once.
     """
 
-    def __init__(self, engine: Engine, archive: str) -> None:
+    def __init__(self, engine: Engine, archive: str, ordinal: int = 0) -> None:
         self.engine = engine
         self.archive = archive
-        self.pending = PendingLines()
+        self.ordinal = ordinal
+        self.pending = PendingLines(ordinal)
         self.flush_bytes = FLUSH_BYTES
         self.lines = self.candidate_lines = 0
         self.unrecognised = self.invalid_utf8 = self.bad_lines = 0
@@ -301,7 +313,7 @@ class ArchiveRun:
         context, self._context = LineBatch.concat(self._context), []
         batch, self._candidates = LineBatch.concat(self._candidates), []
         self._held_bytes = 0
-        engine._learn(context)
+        engine._learn(context, self.ordinal)
         if not len(batch):
             return Output()
         parsed = parse_lines(batch, engine.match_schema)
@@ -325,7 +337,7 @@ class ArchiveRun:
             self._held_bytes += len(batch.data)
 
     def _evaluate_chunk(self, chunk: Chunk) -> Output:
-        self.engine._learn(LineBatch.concat(self._context))
+        self.engine._learn(LineBatch.concat(self._context), self.ordinal)
         self._context = []
         self._held_bytes = 0
         parsed = parse_chunk(chunk, self.engine.match_schema)
@@ -340,10 +352,10 @@ class ArchiveRun:
         events = engine._events(parsed)
         if events.height:
             self.unrecognised += events.get_column(SOURCE).null_count()
-        events, hits = engine._match(events)
+        events, hits = engine._match(events, self.ordinal)
         if engine.joins and events.height:
             hits = engine._hold_back(lines, events, hits, self.pending)
-        alerts = engine._describe(lines, events, hits, self.archive)
+        alerts = engine._describe(lines, events, hits, self.archive, self.ordinal)
         return Output(parsed.bad, [alerts] if alerts.height else [])
 
 
@@ -356,6 +368,7 @@ def describe_hits(
     full_schema: dict[str, pl.DataType],
     archive: str,
     table: ProcessTable,
+    ordinal: int = 0,
 ) -> pl.DataFrame:
     """Alert rows for hits.
 
@@ -377,7 +390,7 @@ def describe_hits(
     if reread.height != len(offsets):
         raise RuntimeError("an alerting line did not parse a second time")
     expanded = expand_envelopes(reread, sources).with_columns(pl.col(RECORD).fill_null(-1))
-    described = table.enrich(normalise(expanded.lazy(), sources).collect(), sources)
+    described = table.enrich(normalise(expanded.lazy(), sources).collect(), sources, ordinal)
     described = described.with_row_index("_rh_new")
     renumbered = (
         hits.join(hit_keys.select(ROW_COLUMN, *key), on=ROW_COLUMN)

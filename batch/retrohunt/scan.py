@@ -178,7 +178,7 @@ def scan(
         prefilter=options.prefilter,
         process_join=options.process_join,
         table=table,
-        keep_start_times=options.process_table is not None,
+        persist_table=options.process_table is not None,
     )
     results = [_scan_one(path, options, engine, progress) for path in options.archives]
     for result in results:

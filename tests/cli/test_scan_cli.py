@@ -492,13 +492,15 @@ def test_a_horizon_in_days_reaches_the_manifest_and_the_table(
     assert pl.read_parquet(table).height == 2
 
 
-def test_summary_says_when_the_process_table_is_not_updated(
+def test_a_process_table_is_kept_up_to_date_even_when_no_rule_needs_the_join(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], joined_archive: Path
 ) -> None:
+    # Tomorrow's rules may test the image of network events: today's processes must be in
+    # the table whatever today's rules read.
     rule = Path(__file__).resolve().parents[2] / "rules/t1204.003-malicious-image"
     table = tmp_path / "processes.parquet"
 
-    code, stdout, _ = run_cli(
+    code, _, _ = run_cli(
         capsys,
         "scan",
         joined_archive,
@@ -511,6 +513,27 @@ def test_summary_says_when_the_process_table_is_not_updated(
     )
 
     assert code == 0
-    assert "no rule needs it" in stdout
+    assert pl.read_parquet(table).height == 2
+
+
+def test_summary_says_when_the_process_table_is_not_updated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], joined_archive: Path
+) -> None:
+    table = tmp_path / "processes.parquet"
+
+    code, stdout, _ = run_cli(
+        capsys,
+        "scan",
+        joined_archive,
+        "--out",
+        tmp_path / "o",
+        "--source",
+        "sysmon",
+        "--process-table",
+        table,
+    )
+
+    assert code == 0
+    assert "no source has one" in stdout
     assert "not updated" in " ".join(stdout.split())
     assert not table.exists()

@@ -20,6 +20,7 @@ import pytest
 from retrohunt.cli import main
 from retrohunt.context import DEFAULT_HORIZON, TABLE_SCHEMA, ProcessTable
 from retrohunt.errors import InputError
+from retrohunt.parse import OFFSET_COLUMN
 from retrohunt.sources import SOURCES
 from retrohunt.sources.base import JOINED_FIELDS
 from retrohunt.sources.taxonomy import (
@@ -94,18 +95,51 @@ def keys(*pairs: tuple[str, str]) -> pl.DataFrame:
 # --- add / lookup ----------------------------------------------------------------------------
 
 
-def test_lookup_finds_the_latest_sighting_of_a_key() -> None:
+def test_lookup_finds_every_sighting_of_a_key_in_scan_order() -> None:
     table = ProcessTable()
     table.add(
         processes({"pid": "1", "Image": "/bin/old"}, {"pid": "2", "Image": "/bin/two"}), FALCON
     )
-    table.add(processes({"pid": "1", "Image": "/bin/new"}), FALCON)
+    table.add(processes({"pid": "1", "Image": "/bin/new"}), FALCON, ordinal=1)
 
     found = table.lookup(keys((AID, "1"), (AID, "2"), (AID, "3"), (OTHER_AID, "1")))
 
-    assert dict(zip(found[PID], found["Image"], strict=True)) == {"1": "/bin/new", "2": "/bin/two"}
+    assert list(zip(found[PID], found["Image"], strict=True)) == [
+        ("1", "/bin/old"),
+        ("2", "/bin/two"),
+        ("1", "/bin/new"),
+    ]
     assert table.added == 3
     assert len(table) == 3  # every sighting kept until compacted
+
+
+def test_an_event_joins_the_sighting_before_it_else_the_first_after_it() -> None:
+    # Process id 1 is used twice on one agent: an updater at offset 100, then a browser at
+    # offset 5000 of the same archive, and once more in the next archive.
+    table = ProcessTable()
+    first = processes({"pid": "1", "Image": "/usr/bin/updater"}).with_columns(
+        pl.lit(100, dtype=pl.Int64).alias(OFFSET_COLUMN)
+    )
+    second = processes({"pid": "1", "Image": "/usr/bin/firefox"}).with_columns(
+        pl.lit(5000, dtype=pl.Int64).alias(OFFSET_COLUMN)
+    )
+    table.add(first, FALCON)
+    table.add(second, FALCON)
+    table.add(processes({"pid": "1", "Image": "/usr/bin/third"}), FALCON, ordinal=1)
+    at = events({"pid": "1"}, {"pid": "1"}, {"pid": "1"}, {"pid": "1"}).with_columns(
+        pl.Series(OFFSET_COLUMN, [50, 100, 4000, 9000], dtype=pl.Int64)
+    )
+
+    enriched = table.enrich(at, FALCON)
+
+    assert enriched["Image"].to_list() == [
+        "/usr/bin/updater",  # nothing before it: the first sighting after
+        "/usr/bin/updater",  # the line itself cannot be both; at or before
+        "/usr/bin/updater",
+        "/usr/bin/firefox",
+    ]
+    assert table.enrich(at, FALCON, ordinal=1)["Image"].to_list() == ["/usr/bin/third"] * 4
+    assert set(enriched[PROCESS_CONTEXT]) == {"joined"}
 
 
 def test_add_keeps_only_process_events_with_a_key() -> None:
@@ -202,7 +236,7 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert loaded.added == 0  # nothing added in this run yet
     # Entries added after loading are newer than the loaded ones.
     loaded.add(processes({"pid": "1", "Image": "/bin/replaced"}), FALCON)
-    assert loaded.lookup(keys((AID, "1")))["Image"].to_list() == ["/bin/replaced"]
+    assert loaded.lookup(keys((AID, "1")))["Image"].to_list()[-1] == "/bin/replaced"
 
 
 def test_load_of_a_missing_file_is_an_empty_table(tmp_path: Path) -> None:

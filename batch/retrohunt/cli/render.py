@@ -135,9 +135,9 @@ def _join_caption(join: dict[str, Any]) -> str:
         return ""
     if not join.get("enabled"):
         if join.get("table_file"):
-            # The join runs only for rules that see Falcon network or DNS events.
+            # Only with sources that have no process join (say `--source sysmon`).
             where = escape(str(join["table_file"]))
-            return f"process join: off (no rule needs it); {where} not updated"
+            return f"process join: off (no source has one); {where} not updated"
         return "process join: off"
     text = (
         f"process join: {join.get('processes_added', 0):,} processes added, "
