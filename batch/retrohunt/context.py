@@ -12,7 +12,7 @@ next, bounded by a horizon on their start time.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,7 +35,7 @@ from retrohunt.compiler.plan import (
 from retrohunt.errors import InputError
 from retrohunt.parse import OFFSET_COLUMN
 from retrohunt.sink import write_atomic
-from retrohunt.sources.base import JOINED_FIELDS, Source, first_of
+from retrohunt.sources.base import JOINED_FIELDS, ProcessJoin, Source, first_of
 from retrohunt.sources.taxonomy import CATEGORY, EVENT_TIME, EVENT_TYPE, PROCESS_CONTEXT, SOURCE
 from retrohunt.sources.timestamps import UTC_MICROS
 
@@ -336,24 +336,23 @@ def _context_key(sources: Sequence[Source], present: set[str]) -> list[pl.Expr]:
 
 
 def _in_join_category(sources: Sequence[Source]) -> pl.Expr:
-    expr = pl.lit(False)
-    for source in sources:
-        if source.process_join is not None:
-            expr = expr | (
-                (pl.col(SOURCE) == source.name)
-                & pl.col(CATEGORY).is_in(source.process_join.categories)
-            ).fill_null(False)
-    return expr
+    return _claimed(sources, CATEGORY, lambda join: join.categories)
 
 
 def process_rows(sources: Sequence[Source]) -> pl.Expr:
     """True on normalised rows that are process events of a source with a process join."""
+    return _claimed(sources, EVENT_TYPE, lambda join: join.process_types)
+
+
+def _claimed(
+    sources: Sequence[Source], column: str, values: Callable[[ProcessJoin], Sequence[str]]
+) -> pl.Expr:
+    """True on rows of a source with a process join whose `column` is in `values(join)`."""
     expr = pl.lit(False)
     for source in sources:
         if source.process_join is not None:
             expr = expr | (
-                (pl.col(SOURCE) == source.name)
-                & pl.col(EVENT_TYPE).is_in(source.process_join.process_types)
+                (pl.col(SOURCE) == source.name) & pl.col(column).is_in(values(source.process_join))
             ).fill_null(False)
     return expr
 
