@@ -123,30 +123,30 @@ Condition = Truth | Has | AllOf | AnyOf
 
 def all_of(parts: Iterable[Condition]) -> Condition:
     """Conjunction, simplified (nested conjunctions flattened)."""
-    kept: list[Condition] = []
+    kept: dict[Condition, None] = {}  # ordered and deduplicated in one (a list is quadratic)
     for part in parts:
         if part == NEVER:
             return NEVER
         for item in part.parts if isinstance(part, AllOf) else (part,):
-            if item != ALWAYS and item not in kept:
-                kept.append(item)
+            if item != ALWAYS:
+                kept[item] = None
     if not kept:
         return ALWAYS
-    return kept[0] if len(kept) == 1 else AllOf(tuple(kept))
+    return next(iter(kept)) if len(kept) == 1 else AllOf(tuple(kept))
 
 
 def any_of(parts: Iterable[Condition]) -> Condition:
     """Disjunction, simplified (nested disjunctions flattened)."""
-    kept: list[Condition] = []
+    kept: dict[Condition, None] = {}
     for part in parts:
         if part == ALWAYS:
             return ALWAYS
         for item in part.parts if isinstance(part, AnyOf) else (part,):
-            if item != NEVER and item not in kept:
-                kept.append(item)
+            if item != NEVER:
+                kept[item] = None
     if not kept:
         return NEVER
-    return kept[0] if len(kept) == 1 else AnyOf(tuple(kept))
+    return next(iter(kept)) if len(kept) == 1 else AnyOf(tuple(kept))
 
 
 def holds(condition: Condition, hits: set[int] | frozenset[int]) -> bool:
@@ -186,7 +186,10 @@ def literal_atom(text: str, *, cased: bool) -> Atom:
     out = bytearray()
     for char in text:
         if char == "\\":
-            out += rb"\\\\"  # the raw text holds two backslashes
+            # A JSON string holds it as two backslashes; a string inside an array or object
+            # reaches the matcher as Polars renders the container, where the escape of a
+            # quote, newline or CR (one backslash in the raw text) is a backslash too.
+            out += rb"\\\\?"
         elif char == "/":
             out += rb"\\?/"
         else:
@@ -393,6 +396,7 @@ class Prefilter:
     _bad_end: int = 0
     _empty: int = 0
     _ids: dict[frozenset[int], np.ndarray] = field(default_factory=dict)
+    _any_ids: dict[int, np.ndarray] = field(default_factory=dict)  # id(AnyOf) -> its Has atoms
 
     @property
     def pattern_count(self) -> int:
@@ -458,8 +462,11 @@ class Prefilter:
         if isinstance(condition, Truth):
             return np.unique(lines) if condition.value else lines[:0]
         if isinstance(condition, AnyOf):
-            simple = frozenset(p.atom for p in condition.parts if isinstance(p, Has))
-            found = [np.unique(lines[np.isin(atoms, self._array(simple))])] if simple else []
+            simple = self._any_ids.get(id(condition))
+            if simple is None:  # once per condition: a blocklist rule has 50,000 parts
+                has = sorted({p.atom for p in condition.parts if isinstance(p, Has)})
+                simple = self._any_ids[id(condition)] = np.asarray(has, dtype=np.int64)
+            found = [np.unique(lines[np.isin(atoms, simple)])] if len(simple) else []
             found.extend(
                 self._lines_where(p, lines, atoms)
                 for p in condition.parts

@@ -35,12 +35,24 @@ def condition_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
     means "the test failed", which is what Sigma and the reference evaluator mean.
     """
     if isinstance(node, And):
+        if any(_never(c, hit_patterns) for c in node.children):
+            return pl.lit(False)
         return pl.all_horizontal([condition_expr(c, hit_patterns) for c in node.children])
     if isinstance(node, Or):
-        return pl.any_horizontal([condition_expr(c, hit_patterns) for c in node.children])
+        # A blocklist rule ORs tens of thousands of patterns, of which a batch hits a few:
+        # an expression per pattern would cost Polars more than the scan itself.
+        live = [c for c in node.children if not _never(c, hit_patterns)]
+        if not live:
+            return pl.lit(False)
+        return pl.any_horizontal([condition_expr(c, hit_patterns) for c in live])
     if isinstance(node, Not):
         return ~condition_expr(node.child, hit_patterns)
     return _leaf_expr(node, hit_patterns)
+
+
+def _never(node: Node, hit_patterns: frozenset[int]) -> bool:
+    """A string test whose pattern matched no row of the batch: false on every row."""
+    return isinstance(node, StringMatch) and node.pattern not in hit_patterns
 
 
 def _leaf_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
@@ -124,7 +136,8 @@ def matched_expr(
     """The labels of the positive leaves that hold on the row, deduplicated, in rule order."""
     labelled: dict[str, pl.Expr] = {}
     for leaf in positive_leaves(node):
-        labelled.setdefault(leaf_label(leaf, patterns), _leaf_expr(leaf, hit_patterns))
+        if not _never(leaf, hit_patterns):
+            labelled.setdefault(leaf_label(leaf, patterns), _leaf_expr(leaf, hit_patterns))
     if not labelled:
         return pl.lit([], dtype=pl.List(pl.String))
     return pl.concat_list(
