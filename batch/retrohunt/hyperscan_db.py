@@ -22,6 +22,7 @@ pattern's body can match 0xFE or 0xFF, hence:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,7 +43,11 @@ _ONE_CHAR = (
     rb"(?:[\x00-\x7f]|[\xc0-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf7][\x80-\xbf]{3})"
 )
 _ANY_RUN = rb"[^\xfe\xff]*"
-_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NOT_PLAIN = re.compile(rb"[^A-Za-z0-9]")  # bytes written as \xHH in an expression
+
+
+def _hex_escape(match: re.Match[bytes]) -> bytes:
+    return b"\\x%02x" % match[0][0]
 
 
 def field_tag(index: int) -> bytes:
@@ -62,8 +67,7 @@ def pattern_expression(parts: Sequence[ValuePart], tag: bytes) -> bytes:
             out += _ONE_CHAR
         else:
             assert isinstance(part, str)
-            for byte in part.encode("utf-8"):
-                out += bytes((byte,)) if byte in _PLAIN else b"\\x%02x" % byte
+            out += _NOT_PLAIN.sub(_hex_escape, part.encode("utf-8"))
     out += rb"\xfe" + tag
     return bytes(out)
 

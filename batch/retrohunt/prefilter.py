@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import codecs
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -66,8 +67,9 @@ MIN_FRAGMENT = 3
 # container adds or moves, control characters (only ever escaped in JSON) and U+FFFD
 # (what invalid UTF-8 becomes; such lines are candidates anyway).
 _SPLIT = frozenset(' ,:[]{}"\ufffd') | frozenset(chr(c) for c in range(0x20))
+_SPLITTER = re.compile("[" + re.escape("".join(sorted(_SPLIT))) + "]")
 _NUMBERISH = frozenset("0123456789.-")
-_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NOT_PLAIN = re.compile(rb"[^A-Za-z0-9]")  # bytes written as \xHH in an expression
 
 # A \uXXXX escape: preceded by an even number of backslashes (an odd run escapes itself).
 _ESCAPE = rb"(?:^|[^\\\n])(?:\\\\)*\\u[0-9a-fA-F]{4}"
@@ -183,19 +185,19 @@ class Atom:
 
 def literal_atom(text: str, *, cased: bool) -> Atom:
     """A value fragment in every spelling a JSON string may give it, `\\uXXXX` aside."""
-    out = bytearray()
-    for char in text:
-        if char == "\\":
-            # A JSON string holds it as two backslashes; a string inside an array or object
-            # reaches the matcher as Polars renders the container, where the escape of a
-            # quote, newline or CR (one backslash in the raw text) is a backslash too.
-            out += rb"\\\\?"
-        elif char == "/":
-            out += rb"\\?/"
-        else:
-            for byte in char.encode("utf-8"):
-                out += bytes((byte,)) if byte in _PLAIN else b"\\x%02x" % byte
-    return Atom(bytes(out), not cased, text)
+    return Atom(_NOT_PLAIN.sub(_spelling, text.encode("utf-8")), not cased, text)
+
+
+def _spelling(match: re.Match[bytes]) -> bytes:
+    byte = match[0]
+    if byte == b"\\":
+        # A JSON string holds it as two backslashes; a string inside an array or object
+        # reaches the matcher as Polars renders the container, where the escape of a quote,
+        # newline or CR (one backslash in the raw text) is a backslash too.
+        return rb"\\\\?"
+    if byte == b"/":
+        return rb"\\?/"
+    return b"\\x%02x" % byte[0]
 
 
 def number_atom(number: int) -> Atom:
@@ -234,16 +236,11 @@ def fragments(parts: Sequence[str | Wildcard]) -> list[str]:
     current: list[str] = []
     for part in parts:
         if isinstance(part, Wildcard):
-            found.append("".join(current))
+            found.extend(_SPLITTER.split("".join(current)))
             current = []
-            continue
-        for char in part:
-            if char in _SPLIT:
-                found.append("".join(current))
-                current = []
-            else:
-                current.append(char)
-    found.append("".join(current))
+        else:
+            current.append(part)
+    found.extend(_SPLITTER.split("".join(current)))
     return [f for f in found if len(f.encode("utf-8")) >= MIN_FRAGMENT]
 
 
