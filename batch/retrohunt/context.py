@@ -194,11 +194,12 @@ class ProcessTable:
 
     @staticmethod
     def unresolved(events: pl.DataFrame) -> pl.Series:
-        """Rows an enrichment could not resolve although they name a process: a process
-        seen later in the scan may still resolve them."""
+        """Rows an enrichment found no process for although they name one (with an image of
+        their own or not: their other fields may still come from it): a process seen later
+        in the scan may still resolve them."""
         named = pl.col(_HOST).is_not_null() & pl.col(_PID).is_not_null()
         return events.select(
-            ((pl.col(PROCESS_CONTEXT) == UNKNOWN) & named).fill_null(False)
+            ((pl.col(PROCESS_CONTEXT) != JOINED) & named).fill_null(False)
         ).to_series()
 
     # --- persistence ------------------------------------------------------------------------

@@ -140,6 +140,11 @@ class Engine:
             n for s in self.context_sources for n in (*s.time_fields, *s.host_fields)
         }
         self.context_schema = raw_schema(self.context_sources, context_fields)
+        # An envelope line's events are its records, never the line itself: a process
+        # line is learned only if it is no envelope. Only the list's length is needed.
+        self.envelopes = sorted({s.envelope for s in self.sources if s.envelope})
+        for envelope in self.envelopes:
+            self.context_schema[envelope] = pl.List(pl.Struct({"_rh_unread": pl.String()}))
         self.defer_all = any(
             rule_wants_context(rule, self.plan, JOINED_FIELDS) for rule in self.plan.rules
         )
@@ -194,6 +199,8 @@ class Engine:
             return
         started = time.perf_counter()
         parsed = parse_lines(context, self.context_schema)
+        for envelope in self.envelopes:
+            parsed.frame = parsed.frame.filter(pl.col(envelope).list.len().fill_null(0) == 0)
         sources = self.context_sources
         start_time = (
             event_context(sources)[0]
@@ -260,6 +267,7 @@ class Engine:
             lines, events, hits, self.plan, self.sources, self.full_schema, archive,
             self.describe_table,
             ordinal,
+            self.match_schema,
         )  # fmt: skip
         self.times.describe += time.perf_counter() - started
         return alerts
@@ -369,14 +377,17 @@ def describe_hits(
     archive: str,
     table: ProcessTable,
     ordinal: int = 0,
+    match_schema: dict[str, pl.DataType] | None = None,
 ) -> pl.DataFrame:
     """Alert rows for hits.
 
     Matching reads only the fields rules test; the alerting lines (few) are read again here
     with every field an alert shows (process fields joined again from the same table), and
     only they get timestamps parsed. An event inside an envelope line (CloudTrail Records)
-    is found again by (line offset, record index).
+    is found again by (line offset, record index). `match_schema`: what the events were
+    read with, the fallback for a line the full schema reads differently.
     """
+    match_schema = full_schema if match_schema is None else match_schema
     key = [OFFSET_COLUMN, RECORD]
     hit_keys = (
         events.select(*key)
@@ -385,12 +396,29 @@ def describe_hits(
         .with_columns(pl.col(RECORD).fill_null(-1))
     )
     offsets = hit_keys.get_column(OFFSET_COLUMN).unique().sort().to_list()
-    batch = LineBatch.of(lines.lines_at(offsets), lines.line_numbers_at(offsets), offsets)
-    reread = parse_lines(batch, full_schema).frame
-    if reread.height != len(offsets):
-        raise RuntimeError("an alerting line did not parse a second time")
-    expanded = expand_envelopes(reread, sources).with_columns(pl.col(RECORD).fill_null(-1))
-    described = table.enrich(normalise(expanded.lazy(), sources).collect(), sources, ordinal)
+
+    def read_again(offsets: list[int], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+        batch = LineBatch.of(lines.lines_at(offsets), lines.line_numbers_at(offsets), offsets)
+        reread = parse_lines(batch, schema).frame
+        if reread.height != len(offsets):
+            raise RuntimeError("an alerting line did not parse a second time")
+        expanded = expand_envelopes(reread, sources).with_columns(pl.col(RECORD).fill_null(-1))
+        return table.enrich(normalise(expanded.lazy(), sources).collect(), sources, ordinal)
+
+    described = read_again(offsets, full_schema)
+    lost = hit_keys.join(described.select(key), on=key, how="anti")
+    if lost.height:
+        # A nested value that fits the matching schema but not the full one (a string
+        # where the full schema reads an object) nulls every nested column of its line on
+        # the second read, Records too: those lines are described as matching read them.
+        again = lost.get_column(OFFSET_COLUMN).unique().sort().to_list()
+        described = pl.concat(
+            [
+                described.filter(~pl.col(OFFSET_COLUMN).is_in(again)),
+                read_again(again, match_schema),
+            ],
+            how="diagonal_relaxed",
+        )
     described = described.with_row_index("_rh_new")
     renumbered = (
         hits.join(hit_keys.select(ROW_COLUMN, *key), on=ROW_COLUMN)
