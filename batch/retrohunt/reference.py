@@ -11,7 +11,14 @@ Semantics pinned here (and documented in rules/README.md):
 * a null or absent field matches no string, number or CIDR value;
 * numbers match decimal text of the same value ("3333" and 3333 equal 3333);
 * a CIDR matches dotted-quad IPv4 text (1-3 digits per octet, each ≤ 255) or IPv6 text;
-* when a JSON object repeats a key, the first occurrence counts (as Polars reads it).
+* when a JSON object repeats a key, the first occurrence counts (as Polars reads it);
+* a JSON number reads as its shortest round-trip decimal text without exponent and without
+  a trailing ".0" (3333.0 and 3.333e3 read "3333", 1.5e-7 reads "0.00000015"), as Polars
+  renders numbers into text columns; strings are read as they are ("3333.0" stays that);
+* a field a source maps through `value_maps` takes the mapped text of its native value, and
+  null for a value the map does not name (Falcon's ConnectionDirection "0" is Initiated
+  "true", "1" is "false", anything else null);
+* the process join (`reference_scan`): see `ProcessIndex`.
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -57,10 +66,14 @@ def decode_event(line: bytes) -> dict[str, Any] | None:
     if not text.strip():
         return None
     try:
-        value = json.loads(text, object_pairs_hook=_first_key_wins)
+        value = json.loads(text, object_pairs_hook=_first_key_wins, parse_constant=_no_constant)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # json accepts NaN and Infinity; JSON does not
 
 
 def _first_key_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -71,16 +84,43 @@ def _first_key_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def as_text(value: Any) -> str | None:
-    """A JSON value as the text the fast path reads: strings as is, others as JSON."""
+    """A JSON value as the text the fast path reads: strings as is, numbers in decimal
+    (`number_text`), arrays and objects as Polars renders them (`_render`)."""
     if value is None:
         return None
     if isinstance(value, str):
         return value
+    return _render(value)
+
+
+def number_text(number: int | float) -> str:
+    """A decoded JSON number as text: integers as they are, other numbers as the shortest
+    decimal that reads back as the same double, with no exponent and no trailing ".0"."""
+    if isinstance(number, int):
+        return str(number)
+    text = format(Decimal(repr(number)), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _render(value: Any) -> str:
+    """A JSON value inside an array or object as Polars renders it into a text column:
+    ", " and ": " between items, numbers as `number_text`, string values quoted with only
+    `"`, newline and carriage return escaped (`\\"`, `\\n`, `\\r`; a backslash stays one
+    backslash, other control characters stay raw), keys quoted with nothing escaped."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return json.dumps(value)
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        return number_text(value)
+    if isinstance(value, str):
+        escaped = value.replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_render(v) for v in value) + "]"
+    return "{" + ", ".join(f'"{k}": {_render(v)}' for k, v in value.items()) + "}"
 
 
 def lookup(event: Event, name: str) -> Any:
@@ -109,11 +149,19 @@ def conforming(event: dict[str, Any], schema: Mapping[str, pl.DataType]) -> dict
 def events_of(event: dict[str, Any], sources: Iterable[Source]) -> list[dict[str, Any]]:
     """The events one decoded line holds: the items of a non-empty envelope list
     (CloudTrail Records), else the line itself."""
+    return [item for _, item in indexed_events(event, sources)]
+
+
+def indexed_events(
+    event: dict[str, Any], sources: Iterable[Source]
+) -> list[tuple[int | None, dict[str, Any]]]:
+    """`events_of` with each event's index in its envelope (None for a line that is one
+    event); a null item of an envelope list holds no event but keeps its index."""
     for envelope in sorted({s.envelope for s in sources if s.envelope}):
         wrapped = event.get(envelope)
         if isinstance(wrapped, list) and wrapped:
-            return [item for item in wrapped if isinstance(item, dict)]
-    return [event]
+            return [(i, item) for i, item in enumerate(wrapped) if isinstance(item, dict)]
+    return [(None, event)]
 
 
 def _fits(value: Any, dtype: Any) -> bool:
@@ -134,9 +182,13 @@ def first_value(event: Event, natives: Iterable[str]) -> str | None:
 
 
 def field_value(event: Event, source: Source, field: str) -> str | None:
-    """The taxonomy (or native) field of an event: first non-empty native field wins."""
+    """The taxonomy (or native) field of an event: first non-empty native field wins; a
+    field with a value map takes the mapped text (null when the map does not name it)."""
     if field in TAXONOMY:  # a taxonomy field the source does not map is null
-        return first_value(event, source.fields.get(field, ()))
+        value = first_value(event, source.fields.get(field, ()))
+        if field in source.value_maps and value is not None:
+            return source.value_maps[field].get(value)
+        return value
     return as_text(lookup(event, field))
 
 
@@ -235,40 +287,226 @@ def evaluate(
     raise TypeError(f"not a condition node: {node!r}")
 
 
-def reference_alerts(
-    lines: Iterable[bytes], plan: Plan, sources: Iterable[Source]
-) -> set[tuple[int, str]]:
-    """(1-based line number, rule name) of every alert the plan raises on `lines`."""
+# --- events, sources and the process join ---------------------------------------------------
+
+
+EVENT, JOINED, UNKNOWN = "event", "joined", "unknown"
+
+
+class ReferenceAlert(NamedTuple):
+    """One alert: which archive (0-based, in the order scanned), which line (1-based), which
+    event of an envelope line (None for a line that is one event), which rule, and where the
+    event's process fields came from ("event", "joined" or "unknown")."""
+
+    archive: int
+    line: int
+    record: int | None
+    rule: str
+    process_context: str
+
+
+@dataclass(slots=True)
+class SourcedEvent:
+    """One event of a line with the source that claimed it (None: no source did)."""
+
+    event: dict[str, Any]
+    record: int | None
+    source: Source | None
+    event_type: str | None
+    category: str | None
+
+
+Place = tuple[int, int]
+"""Where a line is in a scan: (archive number, 1-based line number); lines standing for a
+persistent process table are archive -1, before everything scanned."""
+
+
+@dataclass(slots=True)
+class ProcessIndex:
+    """The process join's table, built in a first pass over every line of every archive.
+
+    A process event is an event (after envelope expansion) that a source with a process
+    join claims and whose event type is one of the join's `process_types`; its key is the
+    text of its `process_key` natives (first non-empty value, like every field), and it is
+    skipped when a part of the key is null or empty. Each sighting records its place in the
+    scan and the values of the join's `fields` (taxonomy fields as the rules would see them
+    on the process event, nulls included).
+
+    An event is joined when its source has a process join, its category is one of the
+    join's categories, and both parts of its `context_key` hold a value. Of the sightings of
+    that key (a process id can be reused), it takes the last one at or before its own
+    place, else the first one after it; sightings of a persistent table come before
+    everything scanned. Each joined field the event lacks (null) is taken from that
+    sighting. Its process context is "joined" when a sighting was found, else "unknown"
+    when its own Image is null, else "event"; events of other categories or sources say
+    "event". With the join off there are no sightings (so join-category events without an
+    Image say "unknown").
+    """
+
+    sightings: dict[tuple[str, str, str], list[tuple[Place, dict[str, str | None]]]] = field(
+        default_factory=dict
+    )
+
+    def learn(self, sourced: SourcedEvent, place: Place) -> None:
+        """Remember `sourced` if it is a process event (call in stream order)."""
+        source = sourced.source
+        if source is None or source.process_join is None:
+            return
+        join = source.process_join
+        if sourced.event_type not in join.process_types:
+            return
+        key = join_key(sourced.event, join.process_key)
+        if key is None:
+            return
+        values = {f: field_value(sourced.event, source, f) for f in join.fields}
+        self.sightings.setdefault((source.name, *key), []).append((place, values))
+
+    def find(
+        self, source: Source, key: tuple[str, str], place: Place
+    ) -> dict[str, str | None] | None:
+        """The sighting an event at `place` joins (see the class doc), None if none."""
+        seen = self.sightings.get((source.name, *key), [])
+        before = [values for where, values in seen if where <= place]
+        if before:
+            return before[-1]
+        after = [values for where, values in seen if where > place]
+        return after[0] if after else None
+
+    def context(
+        self, sourced: SourcedEvent, place: Place
+    ) -> tuple[Callable[[str], str | None], str]:
+        """The event's field getter (joined fields filled) and its process context."""
+        source = sourced.source
+        assert source is not None
+        event = sourced.event
+
+        def own(name: str) -> str | None:
+            return field_value(event, source, name)
+
+        join = source.process_join
+        if join is None or sourced.category not in join.categories:
+            return own, EVENT
+        key = join_key(event, join.context_key)
+        found = self.find(source, key, place) if key is not None else None
+        if found is None:
+            return own, (UNKNOWN if own("Image") is None else EVENT)
+        process = found
+
+        def joined(name: str) -> str | None:
+            value = own(name)
+            if value is None and name in join.fields:
+                return process.get(name)
+            return value
+
+        return joined, JOINED
+
+
+def join_key(event: Event, natives: tuple[str, str]) -> tuple[str, str] | None:
+    """The text of a join key's two natives; None when one is null or empty."""
+    host, pid = (first_value(event, (native,)) for native in natives)
+    return (host, pid) if host is not None and pid is not None else None
+
+
+def sourced_events(
+    line: bytes, sources: Sequence[Source], schema: Mapping[str, pl.DataType]
+) -> list[SourcedEvent]:
+    """The events of one line (none when it is not a JSON object), each with its source,
+    event type and category."""
+    decoded = decode_event(line.rstrip(b"\r"))
+    if decoded is None:
+        return []
+    out: list[SourcedEvent] = []
+    for record, event in indexed_events(conforming(decoded, schema), sources):
+        source = next((s for s in sources if recognises(s, event)), None)
+        event_type = first_value(event, source.event_type) if source is not None else None
+        category = (
+            source.categories.get(event_type)
+            if source is not None and event_type is not None
+            else None
+        )
+        out.append(SourcedEvent(event, record, source, event_type, category))
+    return out
+
+
+def read_schema(
+    plan: Plan, sources: Sequence[Source], *, process_join: bool = True
+) -> dict[str, pl.DataType]:
+    """The schema the fast path reads candidate lines with: the rules' fields, plus the
+    join's keys and Image when the join runs. Only nested shapes matter (see `conforming`)."""
+    fields = set(plan.fields())
+    if process_join and _join_runs(plan, sources):
+        for source in sources:
+            if source.process_join is not None:
+                fields |= {*source.process_join.context_key, "Image"}
+    return raw_schema(sources, fields)
+
+
+def _join_runs(plan: Plan, sources: Sequence[Source]) -> bool:
+    categories = {c for s in sources if s.process_join for c in s.process_join.categories}
+    return bool(categories) and any(
+        rule.category is None or rule.category in categories for rule in plan.rules
+    )
+
+
+def reference_scan(
+    archives: Sequence[Sequence[bytes]],
+    plan: Plan,
+    sources: Iterable[Source],
+    *,
+    process_join: bool = True,
+    known_processes: Sequence[bytes] = (),
+) -> set[ReferenceAlert]:
+    """Every alert the plan raises on the archives of one scan (each a sequence of lines).
+
+    Two passes: the first collects the process events of `known_processes` (lines standing
+    for a persistent process table, all before the scan; the horizon that bounds a real
+    table is not modelled) and of every archive, with their places; the second evaluates
+    every event with its joined fields (see `ProcessIndex`).
+    """
     sources = list(sources)
-    schema = raw_schema(sources, plan.fields())
-    alerts: set[tuple[int, str]] = set()
-    for number, line in enumerate(lines, start=1):
-        decoded = decode_event(line.rstrip(b"\r"))
-        if decoded is None:
-            continue
-        for event in events_of(conforming(decoded, schema), sources):
-            alerts |= _alerts_of_event(number, event, plan, sources)
+    schema = read_schema(plan, sources, process_join=process_join)
+    index = ProcessIndex()
+    if process_join:
+        for line_number, line in enumerate(known_processes, start=1):
+            for sourced in sourced_events(line, sources, schema):
+                index.learn(sourced, (-1, line_number))
+        for number, lines in enumerate(archives):
+            for line_number, line in enumerate(lines, start=1):
+                for sourced in sourced_events(line, sources, schema):
+                    index.learn(sourced, (number, line_number))
+    alerts: set[ReferenceAlert] = set()
+    for number, lines in enumerate(archives):
+        for line_number, line in enumerate(lines, start=1):
+            for sourced in sourced_events(line, sources, schema):
+                place = (number, line_number)
+                for rule, context in _alerts_of_event(sourced, plan, index, place):
+                    alerts.add(ReferenceAlert(number, line_number, sourced.record, rule, context))
     return alerts
 
 
-def _alerts_of_event(
-    number: int, event: dict[str, Any], plan: Plan, sources: list[Source]
+def reference_alerts(
+    lines: Iterable[bytes], plan: Plan, sources: Iterable[Source], *, process_join: bool = True
 ) -> set[tuple[int, str]]:
-    source = next((s for s in sources if recognises(s, event)), None)
+    """(1-based line number, rule name) of every alert the plan raises on `lines`, scanned
+    as one archive (the process join sees these lines only)."""
+    found = reference_scan([list(lines)], plan, sources, process_join=process_join)
+    return {(alert.line, alert.rule) for alert in found}
+
+
+def _alerts_of_event(
+    sourced: SourcedEvent, plan: Plan, index: ProcessIndex, place: Place
+) -> list[tuple[str, str]]:
+    source = sourced.source
     if source is None:
-        return set()
-    event_type = first_value(event, source.event_type)
-    category = source.categories.get(event_type) if event_type is not None else None
+        return []
+    event = sourced.event
     product_text = first_value(event, source.product_field)
     product = source.products.get(product_text) if product_text is not None else None
     product = product or source.product
-
-    def get(field: str) -> str | None:
-        return field_value(event, source, field)
-
-    return {
-        (number, rule.name)
+    get, context = index.context(sourced, place)
+    return [
+        (rule.name, context)
         for rule in plan.rules
-        if rule.applies_to(category, product, source.service)
+        if rule.applies_to(sourced.category, product, source.service)
         and evaluate(rule.condition, get, plan.patterns)
-    }
+    ]
