@@ -32,8 +32,10 @@ from retrohunt.sources.records import expand_envelopes
 from retrohunt.sources.taxonomy import EVENT_TIME, RECORD, SOURCE
 from retrohunt.sources.timestamps import UTC_MICROS
 
-FLUSH_BYTES = 32 << 20
-"""Held candidate and process lines that make an archive run parse and match them."""
+FLUSH_BYTES = 8 << 20
+"""Held candidate lines that make an archive run parse and match them."""
+CONTEXT_FLUSH_BYTES = 32 << 20
+"""Held candidate and process lines (for the process join) that make it do so."""
 
 if TYPE_CHECKING:
     from retrohunt.scan import ScanOptions
@@ -277,11 +279,12 @@ class ArchiveRun:
     """One archive going through an `Engine`: its counts, and the lines waiting to be parsed.
 
     With the prefilter on, a chunk gives few candidate lines; they (and the process lines
-    the join learns from) gather here until `flush_bytes` of them are held or the archive
-    ends, and are then parsed and matched together. Polars' fixed cost per call (planning a
-    query of a few hundred expressions) is paid once per batch instead of once per chunk;
-    memory stays bounded by `flush_bytes`. Without the prefilter every chunk is parsed whole,
-    at once.
+    the join learns from) gather here until `flush_bytes` of candidates (or
+    `CONTEXT_FLUSH_BYTES` of both) are held or the archive ends, and are then parsed and
+    matched together. Polars' fixed cost per call (planning a query of a few hundred
+    expressions) is paid once per batch instead of once per chunk; memory stays bounded by
+    those sizes (what a batch costs in Polars is a few times its bytes). Without the
+    prefilter every chunk is parsed whole, at once.
     """
 
     def __init__(self, engine: Engine, archive: str, ordinal: int = 0) -> None:
@@ -295,6 +298,7 @@ class ArchiveRun:
         self._candidates: list[LineBatch] = []
         self._context: list[LineBatch] = []
         self._held_bytes = 0
+        self._candidate_bytes = 0
 
     def feed(self, chunk: Chunk) -> Output:
         """Take one chunk; returns what the lines processed so far gave."""
@@ -311,7 +315,8 @@ class ArchiveRun:
         if not engine.prefilter:
             return self._evaluate_chunk(chunk)
         self._hold(self._candidates, found.candidates)
-        if self._held_bytes >= self.flush_bytes:
+        self._candidate_bytes += len(found.candidates.data)
+        if self._candidate_bytes >= self.flush_bytes or self._held_bytes >= CONTEXT_FLUSH_BYTES:
             return self.flush()
         return Output()
 
@@ -320,7 +325,7 @@ class ArchiveRun:
         engine = self.engine
         context, self._context = LineBatch.concat(self._context), []
         batch, self._candidates = LineBatch.concat(self._candidates), []
-        self._held_bytes = 0
+        self._held_bytes = self._candidate_bytes = 0
         engine._learn(context, self.ordinal)
         if not len(batch):
             return Output()
