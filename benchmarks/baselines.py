@@ -35,6 +35,8 @@ import polars as pl
 import yaml
 import zstandard
 
+from retrohunt.corpus.rules import FILTERED_NETWORKS
+
 ROOT = Path(__file__).resolve().parents[1]
 RULES_DIR = ROOT / "rules" / "t1204.003-malicious-image"
 SEED_RULE_FILES = tuple(
@@ -54,15 +56,8 @@ DNS_EVENT = "DnsRequest"
 # The rule's filter_private networks as anchored regexes over the address text (what a user
 # writes where there is no CIDR type). IPv4: a dotted quad with octets up to 255; IPv6:
 # loopback in its two usual spellings, fc00::/7 and fe80::/10 by their first group.
-PRIVATE_NETWORKS = (
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "127.0.0.0/8",
-    "::1/128",
-    "fc00::/7",
-    "fe80::/10",
-)
+# The networks the regexes below were written for (the corpus labeller's list).
+PRIVATE_NETWORKS = FILTERED_NETWORKS
 _OCTET = "(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])"
 PRIVATE_V4 = (
     rf"^(?:10\.{_OCTET}\.{_OCTET}|127\.{_OCTET}\.{_OCTET}|192\.168\.{_OCTET}"
