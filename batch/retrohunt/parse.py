@@ -94,14 +94,6 @@ class LineBatch:
     def __len__(self) -> int:
         return len(self.line_numbers)
 
-    def line_at(self, offset: int) -> bytes:
-        """The line starting at stream offset `offset` (CR stripped)."""
-        starts, ends = _line_bounds(self.data)
-        index = int(np.searchsorted(self.offsets, offset))
-        if index >= len(self.offsets) or self.offsets[index] != offset:
-            raise KeyError(offset)
-        return self.data[int(starts[index]) : int(ends[index])]
-
     def lines_at(self, offsets: Sequence[int]) -> list[bytes]:
         """The lines starting at these stream offsets (offsets sorted in the batch)."""
         starts, ends = _line_bounds(self.data)

@@ -151,17 +151,6 @@ def any_of(parts: Iterable[Condition]) -> Condition:
     return next(iter(kept)) if len(kept) == 1 else AnyOf(tuple(kept))
 
 
-def holds(condition: Condition, hits: set[int] | frozenset[int]) -> bool:
-    """Does a line whose atoms are `hits` satisfy `condition`?"""
-    if isinstance(condition, Has):
-        return condition.atom in hits
-    if isinstance(condition, Truth):
-        return condition.value
-    if isinstance(condition, AllOf):
-        return all(holds(part, hits) for part in condition.parts)
-    return any(holds(part, hits) for part in condition.parts)
-
-
 def atoms_of(condition: Condition) -> set[int]:
     """Every atom a condition mentions."""
     if isinstance(condition, Has):
