@@ -159,16 +159,6 @@ class AlertSource:
     process_join: bool
     chunk_size: int
 
-    def __call__(
-        self,
-        with_columns: list[str] | None,
-        predicate: pl.Expr | None,
-        n_rows: int | None,
-        batch_size: int | None,
-    ) -> Iterator[pl.DataFrame]:
-        """Alert batches of the archive, projected, filtered and limited as asked."""
-        return self._batches(with_columns, predicate, n_rows, batch_size)
-
     def engine(self, predicate: pl.Expr | None) -> Engine | None:
         """An engine over the rules that can pass `predicate` (None: no rule can)."""
         keep = select_rules(self.plan, predicate, str(self.path))
@@ -181,13 +171,14 @@ class AlertSource:
             process_join=self.process_join,
         )
 
-    def _batches(
+    def __call__(
         self,
         with_columns: list[str] | None,
         predicate: pl.Expr | None,
         n_rows: int | None,
         batch_size: int | None,
     ) -> Iterator[pl.DataFrame]:
+        """Alert batches of the archive, projected, filtered and limited as asked."""
         # Opened first, so a missing or unsupported archive fails whatever the query.
         reader = ArchiveReader(self.path, self.chunk_size)
         if n_rows is not None and n_rows <= 0:
