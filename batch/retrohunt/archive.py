@@ -8,13 +8,13 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Literal, TypeVar
 
 import numpy as np
 import zstandard
 
-from retrohunt.errors import ArchiveNotFound, CorruptArchive, InputError, UnsupportedFormat
+from retrohunt.errors import CorruptArchive, UnsupportedFormat
+from retrohunt.store import Location, file_size, open_binary
 
 Compression = Literal["zstd", "gzip", "none"]
 T = TypeVar("T")
@@ -104,7 +104,7 @@ class Chunk:
         return [numbers[offset] for offset in offsets]
 
 
-def detect_compression(path: Path) -> Compression:
+def detect_compression(path: Location) -> Compression:
     """Return the compression of `path`, judged by its first bytes, not its name.
 
     Raises:
@@ -135,11 +135,11 @@ class ArchiveReader:
     file once iteration has finished, and identifies the archive by content.
     """
 
-    def __init__(self, path: Path, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+    def __init__(self, path: Location, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self.path = path
         self.chunk_size = chunk_size
         self.compression = detect_compression(path)
-        self.size = path.stat().st_size
+        self.size = file_size(path)
         self.bytes_read = 0
         self._digest = hashlib.sha256()
 
@@ -169,7 +169,7 @@ class ArchiveReader:
         find_newlines = _NewlineFinder()
         at_start = True
         try:
-            with _open(self.path) as raw:
+            with open_binary(self.path) as raw:
                 for piece in _decompress(_Hashing(raw, self), self.compression):
                     if at_start:
                         head = b"".join((*pieces, piece))
@@ -277,7 +277,7 @@ class _NewlineFinder:
         return np.flatnonzero(scratch)
 
 
-def iter_chunks(path: Path, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Chunk]:
+def iter_chunks(path: Location, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Chunk]:
     """Stream `path` as line-aligned chunks (see `ArchiveReader`)."""
     return iter(ArchiveReader(path, chunk_size))
 
@@ -345,20 +345,9 @@ class _StreamDamaged(Exception):
         self.reason = reason
 
 
-def _read_head(path: Path) -> bytes:
-    with _open(path) as fh:
+def _read_head(path: Location) -> bytes:
+    with open_binary(path) as fh:
         return fh.read(4096)
-
-
-def _open(path: Path) -> BinaryIO:
-    if not path.exists():
-        raise ArchiveNotFound(f"{path}: no such file")
-    if not path.is_file():
-        raise ArchiveNotFound(f"{path}: not a regular file")
-    try:
-        return path.open("rb")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from exc
 
 
 def _decompress(fh: _Hashing | BinaryIO, compression: Compression) -> Iterator[bytes]:
