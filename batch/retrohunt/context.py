@@ -92,7 +92,28 @@ class ProcessTable:
     ) -> None:
         """Add the process events among normalised rows (other rows are ignored), read from
         the archive numbered `ordinal` in the scan."""
-        rows = _process_rows(processes, join_sources, ordinal)
+        self._append(_process_rows(processes, join_sources, ordinal))
+
+    def sightings(self, ordinal: int = 0) -> pl.DataFrame:
+        """The sightings added from the archive numbered `ordinal`, with their byte offset
+        in it (`_rh_join_pos`): what a hunt worker hands back to be merged elsewhere."""
+        start = ordinal << _ARCHIVE_SHIFT
+        if not self._frames:
+            return pl.DataFrame(schema=_LIVE_SCHEMA)
+        return (
+            pl.concat(self._frames)
+            .filter(pl.col(_POS).is_between(start, start + (1 << _ARCHIVE_SHIFT) - 1))
+            .with_columns(pl.col(_POS) - start)
+            .sort(_SEQ)
+        )
+
+    def add_sightings(self, sightings: pl.DataFrame, ordinal: int) -> None:
+        """Merge what `sightings` gave for an archive, as the archive numbered `ordinal`."""
+        if dict(sightings.schema) != _LIVE_SCHEMA:
+            raise ValueError(f"not process sightings (columns {sightings.columns})")
+        self._append(sightings.with_columns(pl.col(_POS) + (ordinal << _ARCHIVE_SHIFT)))
+
+    def _append(self, rows: pl.DataFrame) -> None:
         if rows.height == 0:
             return
         rows = rows.with_columns(

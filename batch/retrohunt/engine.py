@@ -3,10 +3,12 @@ alert rows for the hits. `scan` (and every other entry point) drives an `Engine`
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -36,9 +38,6 @@ FLUSH_BYTES = 8 << 20
 """Held candidate lines that make an archive run parse and match them."""
 CONTEXT_FLUSH_BYTES = 32 << 20
 """Held candidate and process lines (for the process join) that make it do so."""
-
-if TYPE_CHECKING:
-    from retrohunt.scan import ScanOptions
 
 
 class LineSource(Protocol):
@@ -72,6 +71,26 @@ class PendingLines:
     def add(self, offset: int, number: int, line: bytes) -> None:
         """Hold a line back."""
         self._lines[offset] = (number, line)
+
+    def to_frame(self) -> pl.DataFrame:
+        """The held lines as a frame (offset, line number, bytes), to keep on disk."""
+        offsets = sorted(self._lines)
+        return pl.DataFrame(
+            {
+                "offset": offsets,
+                "line_number": [self._lines[o][0] for o in offsets],
+                "line": [self._lines[o][1] for o in offsets],
+            },
+            schema={"offset": pl.Int64, "line_number": pl.Int64, "line": pl.Binary},
+        )
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame, ordinal: int) -> PendingLines:
+        """Lines kept by `to_frame`, now held for the archive numbered `ordinal`."""
+        pending = cls(ordinal)
+        for offset, number, line in frame.select("offset", "line_number", "line").iter_rows():
+            pending.add(offset, number, line)
+        return pending
 
     def batch(self) -> LineBatch:
         """The held lines, in stream order."""
@@ -153,6 +172,14 @@ class Engine:
         # Alerts say where process fields came from even when the join is off.
         self.describe_table = self.table if self.joins else ProcessTable()
 
+    def restart(self, table: ProcessTable) -> None:
+        """Forget what was run so far and go on with `table`: a hunt worker keeps one engine
+        (whose compiled databases cost more than reading a small archive) for many archives."""
+        self.table = table
+        self.times = StageTimes()
+        self.deferred = self.archives_started = 0
+        self.describe_table = table if self.joins else ProcessTable()
+
     def start(self, archive: str) -> ArchiveRun:
         """Begin running one archive's chunks through the engine (archives in scan order)."""
         self.archives_started += 1
@@ -166,8 +193,11 @@ class Engine:
         events, hits = self._match(events, pending.ordinal)
         return self._describe(batch, events, hits, archive, pending.ordinal)
 
-    def describe(self, options: ScanOptions) -> dict[str, Any]:
+    def describe(
+        self, table_file: Path | None = None, horizon: dt.timedelta | None = None
+    ) -> dict[str, Any]:
         """The engine's part of the manifest: prefilter and process join."""
+        horizon = horizon if horizon is not None else self.table.horizon
         return {
             "prefilter": {
                 "enabled": self.prefilter,
@@ -179,8 +209,8 @@ class Engine:
                 "enabled": self.joins,
                 "processes_added": self.table.added,
                 "table_processes": len(self.table) if self.joins else 0,
-                "table_file": str(options.process_table) if options.process_table else None,
-                "horizon_days": options.process_horizon.total_seconds() / 86400,
+                "table_file": str(table_file) if table_file else None,
+                "horizon_days": horizon.total_seconds() / 86400,
                 "held_back_lines": self.deferred,
             },
             "stage_seconds": self.times.as_dict(),

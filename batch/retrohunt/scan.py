@@ -19,6 +19,7 @@ from retrohunt.errors import InputError, RuleError
 from retrohunt.evaluate import Evaluation, evaluate, load_labels
 from retrohunt.manifest import build_manifest
 from retrohunt.sink import QuarantineWriter, write_alerts, write_json, write_ndjson
+from retrohunt.store import Location, location_name
 from retrohunt.suppress import AllowList, load_allowlists
 
 
@@ -60,7 +61,7 @@ class ScanOptions:
 class Progress:
     """Reported after every chunk (and once when an archive ends)."""
 
-    archive: Path
+    archive: Location
     bytes_read: int
     total_bytes: int
     events: int
@@ -75,7 +76,7 @@ ProgressCallback = Callable[[Progress], None]
 class ArchiveResult:
     """What happened to one archive."""
 
-    path: Path
+    path: Location
     size: int = 0
     compression: str | None = None
     sha256: str | None = None
@@ -190,7 +191,13 @@ def scan(
         names = [rule.name for rule in plan.rules]
         evaluation = evaluate(results[0].alerts, labels, names, options.labels)
     seconds = time.perf_counter() - started
-    manifest = build_manifest(plan, results, seconds, evaluation, engine.describe(options))
+    manifest = build_manifest(
+        plan,
+        results,
+        seconds,
+        evaluation,
+        engine.describe(options.process_table, options.process_horizon),
+    )
     manifest_path = write_json(options.out / "manifest.json", manifest)
     return ScanResult(plan, results, manifest_path, seconds, evaluation, engine)
 
@@ -198,17 +205,30 @@ def scan(
 def _scan_one(
     path: Path, options: ScanOptions, engine: Engine, progress: ProgressCallback | None
 ) -> ArchiveResult:
+    quarantine = QuarantineWriter(options.out / f"{path.name}.quarantine.jsonl", str(path))
+    return read_archive(path, engine, options.chunk_size, quarantine, progress)
+
+
+def read_archive(
+    location: Location,
+    engine: Engine,
+    chunk_size: int,
+    quarantine: QuarantineWriter,
+    progress: ProgressCallback | None = None,
+) -> ArchiveResult:
+    """Run one archive through `engine`: bad lines go to `quarantine` (renamed after the
+    archive's digest), alerts found so far and lines held for the process join to the
+    result. A missing, unsupported or damaged archive is recorded as the result's error."""
     started = time.perf_counter()
-    result = ArchiveResult(path)
+    result = ArchiveResult(location)
     try:
-        reader = ArchiveReader(path, options.chunk_size)
+        reader = ArchiveReader(location, chunk_size)
     except InputError as exc:
         result.error = str(exc)
         return result
     result.size, result.compression = reader.size, reader.compression
     alerts = 0
-    quarantine = QuarantineWriter(options.out / f"{path.name}.quarantine.jsonl", str(path))
-    run = engine.start(str(path))
+    run = engine.start(str(location))
 
     def take(output: Output) -> None:
         nonlocal alerts
@@ -224,12 +244,13 @@ def _scan_one(
                 result.decompressed_bytes += len(chunk.data)
                 take(run.feed(chunk))
                 if progress:
-                    progress(Progress(path, reader.bytes_read, reader.size, run.events, alerts))
+                    progress(Progress(location, reader.bytes_read, reader.size, run.events, alerts))
         except InputError as exc:
             result.error = str(exc)
         take(run.close())  # lines held for a batch count even when the archive broke off
     finally:
-        quarantine_path = quarantine.close(rename_to=f"{path.name}.{reader.sha256[:12]}")
+        name = location_name(location)
+        quarantine_path = quarantine.close(rename_to=f"{name}.{reader.sha256[:12]}")
     result.lines, result.candidate_lines = run.lines, run.candidate_lines
     result.events, result.bad_lines = run.events, run.bad_lines
     result.unrecognised, result.invalid_utf8 = run.unrecognised, run.invalid_utf8
@@ -238,16 +259,34 @@ def _scan_one(
     result.quarantine_path = quarantine_path
     result.seconds = time.perf_counter() - started
     if progress:
-        progress(Progress(path, reader.bytes_read, reader.size, run.events, alerts, True))
+        progress(Progress(location, reader.bytes_read, reader.size, run.events, alerts, True))
     return result
 
 
 def _finish(
     result: ArchiveResult, options: ScanOptions, engine: Engine, allowlist: AllowList
 ) -> None:
-    """Resolve the archive's pending lines, then suppress, id and write its alerts."""
+    """Settle the archive's alerts and write them next to its quarantine."""
+    if not settle_alerts(result, engine, allowlist):
+        return
+    started = time.perf_counter()
+    assert result.sha256 is not None
+    stem = f"{location_name(result.path)}.{result.sha256[:12]}"
+    result.alerts_path = write_alerts(options.out / f"{stem}.alerts.parquet", result.alerts)
+    if result.suppressed.height:
+        # JSON Lines, not Parquet: `scan_parquet(out/**/*.parquet)` must read alerts only.
+        result.suppressed_path = write_ndjson(
+            options.out / f"{stem}.suppressed.jsonl", result.suppressed
+        )
+    result.seconds += time.perf_counter() - started
+
+
+def settle_alerts(result: ArchiveResult, engine: Engine, allowlist: AllowList) -> bool:
+    """Resolve the archive's held lines with `engine`'s process table, then give the alerts
+    their ids and split off the allow-listed ones (`result.alerts` / `result.suppressed`).
+    False when the archive was never opened (nothing to settle)."""
     if result.sha256 is None:
-        return  # never opened
+        return False
     started = time.perf_counter()
     if result.pending is not None and len(result.pending):
         late = engine.resolve(result.pending, str(result.path))
@@ -258,11 +297,5 @@ def _finish(
     result.frames = []
     found = with_alert_ids(found, result.sha256).sort("line_number", "rule_name")
     result.alerts, result.suppressed = allowlist.apply(found)
-    stem = f"{result.path.name}.{result.sha256[:12]}"
-    result.alerts_path = write_alerts(options.out / f"{stem}.alerts.parquet", result.alerts)
-    if result.suppressed.height:
-        # JSON Lines, not Parquet: `scan_parquet(out/**/*.parquet)` must read alerts only.
-        result.suppressed_path = write_ndjson(
-            options.out / f"{stem}.suppressed.jsonl", result.suppressed
-        )
     result.seconds += time.perf_counter() - started
+    return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,9 @@ from rich.table import Table
 from retrohunt.compiler import Plan
 from retrohunt.evaluate import Evaluation
 from retrohunt.explain import EVENT_TYPES, EVERY_LINE, JOIN_DROPS, JOIN_RAISES, Explanation
+from retrohunt.scan import ArchiveResult, ProgressCallback, ScanResult
 from retrohunt.scan import Progress as ScanProgress
-from retrohunt.scan import ProgressCallback, ScanResult
+from retrohunt.store import location_name
 
 
 def _console(stderr: bool = False) -> Console:
@@ -66,7 +67,7 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
             key = str(event.archive)
             if key not in tasks:
                 tasks[key] = bars.add_task(
-                    event.archive.name, total=event.total_bytes, events=0, alerts=0
+                    location_name(event.archive), total=event.total_bytes, events=0, alerts=0
                 )
             bars.update(
                 tasks[key], completed=event.bytes_read, events=event.events, alerts=event.alerts
@@ -150,11 +151,11 @@ def _join_caption(join: dict[str, Any]) -> str:
     return text
 
 
-def rule_counts_table(result: ScanResult) -> Table:
+def rule_counts_table(plan: Plan, archives: Sequence[ArchiveResult]) -> Table:
     """Alerts and suppressed alerts per rule (every rule listed, zeros included)."""
     counts: Counter[str] = Counter()
     suppressed: Counter[str] = Counter()
-    for archive in result.archives:
+    for archive in archives:
         counts.update(archive.alerts_by_rule())
         suppressed.update(archive.suppressed_by_rule())
     table = Table(title="Alerts per rule", title_justify="left")
@@ -162,7 +163,7 @@ def rule_counts_table(result: ScanResult) -> Table:
     table.add_column("level")
     table.add_column("alerts", justify="right")
     table.add_column("suppressed", justify="right")
-    for rule in result.plan.rules:
+    for rule in plan.rules:
         style = _LEVEL_STYLE.get(rule.level, "")
         table.add_row(
             rule.name,

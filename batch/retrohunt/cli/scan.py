@@ -134,7 +134,7 @@ def scan_command(
         _print_json(result, limit)
     elif not quiet:
         stdout.print(summary_table(result, _read_manifest(result)))
-        stdout.print(rule_counts_table(result))
+        stdout.print(rule_counts_table(result.plan, result.archives))
         if result.evaluation is not None:
             stdout.print(evaluation_table(result.evaluation))
         if result.alerts.height and limit:
