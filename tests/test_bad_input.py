@@ -592,6 +592,8 @@ DOCUMENTED_EXIT_CODES = {
     "EXIT_RULES": 3,
     "EXIT_INPUT": 4,
     "EXIT_OUTPUT": 5,
+    "EXIT_LOCKED": 6,
+    "EXIT_CLUSTER": 7,
     "EXIT_ALERTS": 10,
 }
 

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 
 from retrohunt.errors import InputError, OutputError, RetrohuntError, RuleError
+from retrohunt.hunt import ClusterError
+from retrohunt.ledger import HuntLocked
 
 P = ParamSpec("P")
 DEBUG = {"enabled": False}  # set by the root --debug option before any command runs
@@ -20,6 +22,8 @@ EXIT_USAGE = 2  # bad command-line usage (Typer/click's own code)
 EXIT_RULES = 3  # the rules cannot be used (RuleError)
 EXIT_INPUT = 4  # an archive (or the process table) could not be read (InputError)
 EXIT_OUTPUT = 5  # alerts or manifest could not be written (OutputError)
+EXIT_LOCKED = 6  # another hunt is running on the same output folder (HuntLocked)
+EXIT_CLUSTER = 7  # the Dask scheduler cannot be reached (ClusterError)
 EXIT_ALERTS = 10  # --fail-on-alerts and at least one alert
 
 EXIT_CODES_HELP = (
@@ -27,12 +31,17 @@ EXIT_CODES_HELP = (
     "2 usage error; 3 rules unusable; 4 an archive missing, unsupported, truncated or "
     "corrupt (the others are still scanned, alerts before the damage kept), or the "
     "--process-table file is not a process table; "
-    "5 output not writable; 10 alerts found with --fail-on-alerts."
+    "5 output not writable; 6 another hunt is running on the output folder; "
+    "7 the Dask scheduler cannot be reached; 10 alerts found with --fail-on-alerts."
 )
 
 
 def exit_code_for(error: RetrohuntError) -> int:
     """The documented exit code of a library error, by its class."""
+    if isinstance(error, HuntLocked):
+        return EXIT_LOCKED
+    if isinstance(error, ClusterError):
+        return EXIT_CLUSTER
     if isinstance(error, RuleError):
         return EXIT_RULES
     if isinstance(error, InputError):
