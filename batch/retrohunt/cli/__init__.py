@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from retrohunt.cli import corpus, rules, scan, sources
+from retrohunt.cli import alerts, corpus, hunt, rules, scan, sources
 from retrohunt.cli.errors import DEBUG, EXIT_CODES_HELP, handle_errors
 
 app = typer.Typer(
@@ -36,6 +36,10 @@ def _reflow(text: str) -> str:
 
 app.command("scan", help=_reflow(scan.HELP), epilog=EXIT_CODES_HELP)(
     handle_errors(scan.scan_command)
+)
+app.command("alerts", help=_reflow(alerts.HELP))(handle_errors(alerts.alerts_command))
+app.command("hunt", help=_reflow(hunt.HELP), epilog=EXIT_CODES_HELP)(
+    handle_errors(hunt.hunt_command)
 )
 corpus_app = typer.Typer(help="Generate labelled corpora.", no_args_is_help=True)
 corpus_app.command("generate", help=_reflow(corpus.HELP))(handle_errors(corpus.generate_command))
