@@ -99,3 +99,29 @@ def test_scaling_rules_compile(tmp_path: Path, bench_modules: None) -> None:
     plan = compile_rules([tmp_path], strict=True)
     assert sorted(r.name for r in plan.rules) == ["ScalingMinerImage1000", "ScalingPoolDNS1000"]
     assert len(plan.patterns) == 1000 and dns.is_file() and process.is_file()
+
+
+def test_hunt_benchmark_end_to_end(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "hunt.py"),
+            "--archives", "3",
+            "--events", "3000",
+            "--malicious-rate", "0.02",
+            "--repeat", "1",
+            "--skip-archives", "40",
+            "--out", str(tmp_path / "results"),
+            "--corpus-dir", str(tmp_path / "corpus"),
+        ],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (record_file,) = (tmp_path / "results").glob("*-hunt.json")
+    record = json.loads(record_file.read_text())
+    assert record["alerts_match_labels"] and record["tree"]["labelled_alerts"] > 0
+    assert set(record["workers"]) == {"1", "2"}
+    ledger = record["ledger"]
+    assert ledger["archives"] == 40 and ledger["first_hunt_read"] == 40
+    assert "× 1 worker" in record_file.with_suffix(".md").read_text()
