@@ -11,7 +11,15 @@ from retrohunt.cli import main
 from retrohunt.cli.errors import EXIT_ALERTS, EXIT_INPUT, EXIT_OUTPUT, EXIT_RULES
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-COMMANDS = [["scan"], ["rules", "list"], ["rules", "explain"], ["corpus", "generate"], ["sources"]]
+COMMANDS = [
+    ["scan"],
+    ["hunt"],
+    ["alerts"],
+    ["rules", "list"],
+    ["rules", "explain"],
+    ["corpus", "generate"],
+    ["sources"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
