@@ -84,6 +84,17 @@ class ArchiveEntry:
     state: str | None = None  # state folder, relative to the output folder
     run_id: int = 0
 
+
+@dataclass(frozen=True, slots=True)
+class ArchiveStanding:
+    """The part of an archive's row that decides whether it is hunted again."""
+
+    size: int
+    mtime: float
+    status: str
+    rules_digest: str
+    has_state: bool
+
     def same_archive(self, size: int, mtime: float) -> bool:
         """True when size and mtime still match: the archive has not been replaced."""
         return self.size == size and abs(self.mtime - mtime) < 1e-6
@@ -134,6 +145,21 @@ class Ledger:
         """Every archive's row, by location."""
         rows = self._db.execute("SELECT * FROM archives").fetchall()
         return {row["location"]: _entry(row) for row in rows}
+
+    def standing(self) -> dict[str, ArchiveStanding]:
+        """What decides whether each archive is hunted again, by location (cheap: a rerun
+        over many thousands of archives reads only this)."""
+        rows = self._db.execute(
+            "SELECT location, size, mtime, status, rules_digest, state IS NOT NULL FROM archives"
+        ).fetchall()
+        return {row[0]: ArchiveStanding(*row[1:]) for row in rows}
+
+    def with_state(self) -> list[ArchiveEntry]:
+        """Archives whose state folder is still kept, in location order."""
+        rows = self._db.execute(
+            "SELECT * FROM archives WHERE state IS NOT NULL ORDER BY location"
+        ).fetchall()
+        return [_entry(row) for row in rows]
 
     def entry(self, location: str) -> ArchiveEntry | None:
         """One archive's row (None when the ledger has never seen it)."""

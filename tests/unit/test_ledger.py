@@ -49,10 +49,17 @@ def test_entry_finds_one_row(tmp_path: Path) -> None:
     assert ledger.entry("/data/other") is None
 
 
-def test_same_archive_compares_size_and_mtime() -> None:
-    entry = _entry()
-    assert entry.same_archive(10, 1.5)
-    assert not entry.same_archive(11, 1.5) and not entry.same_archive(10, 2.5)
+def test_standing_and_with_state(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.save(_entry("/data/b"))
+    ledger.save(_entry("/data/a", status=DONE, state=None))
+    standing = ledger.standing()
+    assert standing["/data/b"].has_state and not standing["/data/a"].has_state
+    assert standing["/data/a"].status == DONE and standing["/data/a"].rules_digest == "d1"
+    assert standing["/data/b"].same_archive(10, 1.5)
+    assert not standing["/data/b"].same_archive(11, 1.5)
+    assert not standing["/data/b"].same_archive(10, 2.5)
+    assert [e.location for e in ledger.with_state()] == ["/data/b"]
 
 
 def test_runs_are_recorded(tmp_path: Path) -> None:
