@@ -56,12 +56,13 @@ TABLE_SCHEMA: dict[str, pl.DataType] = {
 """Columns of the process table's Parquet file (and of `compacted`)."""
 _LIVE_SCHEMA: dict[str, pl.DataType] = {**TABLE_SCHEMA, _POS: pl.Int64()}
 
-_ARCHIVE_SHIFT = 44  # a stream position: archive ordinal << 44 | byte offset (16 TiB each)
+ARCHIVE_SHIFT = 44
+"""A stream position is archive ordinal << ARCHIVE_SHIFT | byte offset (16 TiB each)."""
 
 
 def stream_position(ordinal: int) -> pl.Expr:
     """Where a row's line is in the scan: its archive's ordinal, then its byte offset."""
-    return (pl.lit(ordinal << _ARCHIVE_SHIFT, dtype=pl.Int64) + pl.col(OFFSET_COLUMN)).alias(_POS)
+    return (pl.lit(ordinal << ARCHIVE_SHIFT, dtype=pl.Int64) + pl.col(OFFSET_COLUMN)).alias(_POS)
 
 
 def joined_column(name: str) -> str:
@@ -97,12 +98,12 @@ class ProcessTable:
     def sightings(self, ordinal: int = 0) -> pl.DataFrame:
         """The sightings added from the archive numbered `ordinal`, with their byte offset
         in it (`_rh_join_pos`): what a hunt worker hands back to be merged elsewhere."""
-        start = ordinal << _ARCHIVE_SHIFT
+        start = ordinal << ARCHIVE_SHIFT
         if not self._frames:
             return pl.DataFrame(schema=_LIVE_SCHEMA)
         return (
             pl.concat(self._frames)
-            .filter(pl.col(_POS).is_between(start, start + (1 << _ARCHIVE_SHIFT) - 1))
+            .filter(pl.col(_POS).is_between(start, start + (1 << ARCHIVE_SHIFT) - 1))
             .with_columns(pl.col(_POS) - start)
             .sort(_SEQ)
         )
@@ -111,7 +112,7 @@ class ProcessTable:
         """Merge what `sightings` gave for an archive, as the archive numbered `ordinal`."""
         if dict(sightings.schema) != _LIVE_SCHEMA:
             raise ValueError(f"not process sightings (columns {sightings.columns})")
-        self._append(sightings.with_columns(pl.col(_POS) + (ordinal << _ARCHIVE_SHIFT)))
+        self._append(sightings.with_columns(pl.col(_POS) + (ordinal << ARCHIVE_SHIFT)))
 
     def _append(self, rows: pl.DataFrame) -> None:
         if rows.height == 0:
@@ -152,7 +153,7 @@ class ProcessTable:
         position = (
             stream_position(ordinal)
             if OFFSET_COLUMN in events.columns
-            else pl.lit(ordinal << _ARCHIVE_SHIFT, dtype=pl.Int64).alias(_POS)
+            else pl.lit(ordinal << ARCHIVE_SHIFT, dtype=pl.Int64).alias(_POS)
         )
         keys = (
             keyed.with_row_index(_ROW)
@@ -398,7 +399,7 @@ def _process_rows(rows: pl.DataFrame, sources: Sequence[Source], ordinal: int) -
             pl.col(EVENT_TIME) if EVENT_TIME in rows.columns else pl.lit(None, UTC_MICROS),
             stream_position(ordinal)
             if OFFSET_COLUMN in rows.columns
-            else pl.lit(ordinal << _ARCHIVE_SHIFT, dtype=pl.Int64).alias(_POS),
+            else pl.lit(ordinal << ARCHIVE_SHIFT, dtype=pl.Int64).alias(_POS),
         )
         parts.append(mine.filter(pl.col(_HOST).is_not_null() & pl.col(_PID).is_not_null()))
     return pl.concat(parts) if parts else pl.DataFrame()

@@ -50,6 +50,7 @@ from retrohunt.ledger import (
     LEDGER_NAME,
     SCANNED,
     ArchiveEntry,
+    ArchiveStanding,
     HuntLock,
     Ledger,
 )
@@ -65,6 +66,10 @@ QUARANTINE_DIR = "quarantine"
 SUPPRESSED_DIR = "suppressed"
 RUNS_DIR = "runs"
 PROCESS_TABLE = "process-table.pq"  # not *.parquet: `out/**/*.parquet` reads alerts only
+
+
+RESOLVE_BYTES = 32 << 20
+"""Held lines resolved in one pass when archives are finished (bounds that step's memory)."""
 
 
 class ClusterError(RetrohuntError):
@@ -181,11 +186,14 @@ def hunt(options: HuntOptions, progress: HuntProgressCallback | None = None) -> 
             archives = find_archives(
                 options.root, options.glob, options.since, options.until, exclude=out
             )
-            to_read, skipped = _select(archives, ledger.entries(), plan.digest, options)
+            to_read, skipped = _select(archives, ledger.standing(), plan.digest, options)
             workers = _describe_workers(options, len(to_read))
             stage_seconds: Counter[str] = Counter()
+            began = time.perf_counter()
             unopened = _read_all(to_read, plan, options, ledger, run_id, stage_seconds, progress)
+            read_seconds = time.perf_counter() - began
             results, engine = _finish_all(plan, options, ledger, allowlist, progress)
+            finish_seconds = time.perf_counter() - began - read_seconds
             results += unopened
             seconds = time.perf_counter() - started
             engine_part = engine.describe(out / STATE_DIR / PROCESS_TABLE, options.process_horizon)
@@ -200,6 +208,10 @@ def hunt(options: HuntOptions, progress: HuntProgressCallback | None = None) -> 
                 "archives_skipped": len(skipped),
                 "failed": [{"archive": str(r.path), "error": r.error} for r in results if r.error],
                 "workers": workers,
+                "phase_seconds": {
+                    "read": round(read_seconds, 3),
+                    "finish": round(finish_seconds, 3),
+                },
                 "ledger": str(out / LEDGER_NAME),
             }
             write_json(out / RUNS_DIR / f"run-{run_id:06d}.json", manifest)
@@ -218,7 +230,7 @@ def hunt(options: HuntOptions, progress: HuntProgressCallback | None = None) -> 
 
 def _select(
     archives: Sequence[StoredArchive],
-    entries: dict[str, ArchiveEntry],
+    standing: dict[str, ArchiveStanding],
     digest: str,
     options: HuntOptions,
 ) -> tuple[list[StoredArchive], list[str]]:
@@ -226,7 +238,7 @@ def _select(
     to_read: list[StoredArchive] = []
     skipped: list[str] = []
     for archive in archives:
-        decision = _decide(archive, entries.get(archive.key), digest, options)
+        decision = _decide(archive, standing.get(archive.key), digest, options)
         if decision == "read":
             to_read.append(archive)
         elif decision == "skip":
@@ -235,13 +247,13 @@ def _select(
 
 
 def _decide(
-    archive: StoredArchive, entry: ArchiveEntry | None, digest: str, options: HuntOptions
+    archive: StoredArchive, entry: ArchiveStanding | None, digest: str, options: HuntOptions
 ) -> str:
     """ "read", "skip", or "resume" (read by a stopped run: only its finish is left)."""
     if options.force or entry is None or not entry.same_archive(archive.size, archive.mtime):
         return "read"
     if entry.status == SCANNED:
-        return "resume" if entry.rules_digest == digest and entry.state is not None else "read"
+        return "resume" if entry.rules_digest == digest and entry.has_state else "read"
     if options.retry_failed:
         return "read" if entry.status == FAILED else "skip"
     if entry.rules_digest != digest and not options.only_new:
@@ -276,13 +288,12 @@ def _read_all(
     )
     by_key = {a.key: a for a in archives}
     tasks = [replace(base, location=a.location) for a in archives]
-    entries = ledger.entries()
     total = sum(a.size for a in archives)
     done_bytes = alerts = 0
     unopened: list[ArchiveResult] = []
     for done, (task, outcome) in enumerate(_run(tasks, options), start=1):
         archive = by_key[str(task.location)]
-        previous = entries.get(archive.key)
+        previous = ledger.entry(archive.key)
         if isinstance(outcome, str):  # the worker itself failed (a bug, or it died)
             result = ArchiveResult(archive.location, size=archive.size, error=outcome)
             outcome = HuntOutcome(result, pl.DataFrame(), {})
@@ -475,9 +486,9 @@ def _finish_all(
     out = options.out
     table_path = out / STATE_DIR / PROCESS_TABLE
     table = ProcessTable.load(table_path, options.process_horizon)
-    with_state = sorted(
-        (e for e in ledger.entries().values() if e.state is not None), key=lambda e: e.location
-    )
+    with_state = ledger.with_state()
+    if not with_state:
+        return [], Engine(plan, options.source, options.prefilter, options.process_join)
     # Every archive read (and not yet merged) numbers in one stream, in location order, so
     # which process an event joins does not depend on which run read which archive.
     for ordinal, entry in enumerate(with_state):
@@ -496,14 +507,30 @@ def _finish_all(
     results: list[ArchiveResult] = []
     total = sum(1 for e in with_state if e.status == SCANNED)
     alerts = 0
+    group: list[tuple[ArchiveEntry, ArchiveResult]] = []
+    held_bytes = 0
+
+    def finish_group() -> None:
+        nonlocal alerts, held_bytes
+        _settle_group(group, engine, allowlist)
+        for entry, result in group:
+            _write_one(entry, result, ledger, out)
+            results.append(result)
+            alerts += result.alerts.height
+            if progress:
+                progress(HuntProgress("finish", len(results), total, 0, 0, alerts, entry.location))
+        group.clear()
+        held_bytes = 0
+
     for ordinal, entry in enumerate(with_state):
         if entry.status != SCANNED:
             continue  # finished already by a run stopped before it merged the processes
-        result = _finish_one(entry, ordinal, engine, allowlist, ledger, out)
-        results.append(result)
-        alerts += result.alerts.height
-        if progress:
-            progress(HuntProgress("finish", len(results), total, 0, 0, alerts, entry.location))
+        result = _load_state(entry, ordinal, out)
+        group.append((entry, result))
+        held_bytes += result.pending.held_bytes if result.pending else 0
+        if held_bytes >= RESOLVE_BYTES:
+            finish_group()
+    finish_group()
     if engine.joins and with_state:
         table.save(table_path)
     for entry in with_state:
@@ -516,21 +543,33 @@ def _finish_all(
     return results, engine
 
 
-def _finish_one(
-    entry: ArchiveEntry,
-    ordinal: int,
-    engine: Engine,
-    allowlist: AllowList,
-    ledger: Ledger,
-    out: Path,
-) -> ArchiveResult:
-    """Settle one read archive's alerts, write them, and mark it done (or failed)."""
+def _load_state(entry: ArchiveEntry, ordinal: int, out: Path) -> ArchiveResult:
+    """A read archive's result as its state folder keeps it (alerts found, held lines)."""
     assert entry.state is not None
     result = _result_of(entry)
     state = out / entry.state
     result.frames = [_read_state(state / "alerts.arrow")]
     result.pending = PendingLines.from_frame(_read_state(state / "pending.arrow"), ordinal)
-    settle_alerts(result, engine, allowlist)
+    return result
+
+
+def _settle_group(
+    group: Sequence[tuple[ArchiveEntry, ArchiveResult]], engine: Engine, allowlist: AllowList
+) -> None:
+    """Resolve the held lines of several archives in one pass, then settle each."""
+    held = [(r.pending, str(r.path)) for _, r in group if r.pending is not None and len(r.pending)]
+    late = iter(engine.resolve_all(held))
+    for _, result in group:
+        if result.pending is not None and len(result.pending):
+            frame = next(late)
+            if frame.height:
+                result.frames.append(frame)
+        result.pending = None
+        settle_alerts(result, engine, allowlist)
+
+
+def _write_one(entry: ArchiveEntry, result: ArchiveResult, ledger: Ledger, out: Path) -> None:
+    """Write one archive's settled alerts and mark it done (or failed)."""
     assert result.sha256 is not None
     stem = f"{location_name(result.path)}.{result.sha256[:12]}.{_key_of(entry.location)[:8]}"
     files = _alert_files(result.alerts, entry.archive_date, stem)
@@ -550,7 +589,6 @@ def _finish_one(
     entry.counts["suppressed"] = result.suppressed.height
     ledger.save(entry)
     result.alerts_path = out / ALERTS_DIR if files else None
-    return result
 
 
 def _alert_files(alerts: pl.DataFrame, archive_date: dt.date, stem: str) -> dict[str, pl.DataFrame]:
