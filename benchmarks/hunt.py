@@ -146,7 +146,7 @@ def measure_workers(
     for run in range(repeat):
         out = scratch / f"workers-{workers}-{run}"
         began = time.perf_counter()
-        result = hunt(HuntOptions(root=tree, out=out, workers=workers))
+        result = hunt(HuntOptions(root=tree, out=out, workers=workers, glob="**/*.jsonl.zst"))
         seconds.append(time.perf_counter() - began)
         alerts.add(result.alerts)
         bench._say(f"hunt --workers {workers}: {seconds[-1]:.2f} s, {result.alerts:,} alerts")
