@@ -39,7 +39,7 @@ from typing import Any
 import polars as pl
 
 from retrohunt.alerts import empty_alerts
-from retrohunt.compiler import Plan, compile_rules, find_allowlists
+from retrohunt.compiler import PatternList, Plan, compile_rules, find_allowlists, rule_roots
 from retrohunt.context import DEFAULT_HORIZON, ProcessTable
 from retrohunt.engine import Engine, PendingLines
 from retrohunt.errors import RetrohuntError, RuleError
@@ -85,7 +85,9 @@ class HuntOptions:
     out: Path = Path("hunt")
     """Output folder: alerts, ledger, state, quarantine, manifests."""
     rules: tuple[Path, ...] = ()
-    """Rule files or folders; empty means the bundled T1204.003 pack."""
+    """Rule files or folders; empty (and no `patterns`) means the bundled T1204.003 pack."""
+    patterns: tuple[PatternList, ...] = ()
+    """Pattern lists, one rule each (`--patterns FIELD=FILE`)."""
     strict: bool = False
     """Fail on the first refused rule instead of going on without it."""
     glob: str | None = None
@@ -171,12 +173,14 @@ def hunt(options: HuntOptions, progress: HuntProgressCallback | None = None) -> 
         OutputError: the output folder cannot be written.
     """
     started = time.perf_counter()
-    plan = compile_rules(list(options.rules) or None, strict=options.strict)
+    plan = compile_rules(
+        list(options.rules) or None, strict=options.strict, patterns=options.patterns
+    )
     if not plan.rules:
         reasons = "; ".join(str(r) for r in plan.refused[:3])
         raise RuleError(f"no usable rule in the rule set ({reasons})")
     allowlist = load_allowlists(
-        [*find_allowlists(list(options.rules) or None), *options.allowlists]
+        [*find_allowlists(rule_roots(options.rules, options.patterns)), *options.allowlists]
     )
     out = options.out
     with HuntLock(out):

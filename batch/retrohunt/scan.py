@@ -12,7 +12,7 @@ import polars as pl
 
 from retrohunt.alerts import empty_alerts, with_alert_ids
 from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, prefetch
-from retrohunt.compiler import Plan, compile_rules, find_allowlists
+from retrohunt.compiler import PatternList, Plan, compile_rules, find_allowlists, rule_roots
 from retrohunt.context import DEFAULT_HORIZON, ProcessTable
 from retrohunt.engine import Engine, Output, PendingLines
 from retrohunt.errors import InputError, RuleError
@@ -32,7 +32,9 @@ class ScanOptions:
     out: Path = Path("alerts")
     """Output folder for alert Parquet files, quarantine files and manifest.json."""
     rules: tuple[Path, ...] = ()
-    """Rule files or folders; empty means the bundled T1204.003 pack."""
+    """Rule files or folders; empty (and no `patterns`) means the bundled T1204.003 pack."""
+    patterns: tuple[PatternList, ...] = ()
+    """Pattern lists, one rule each (`--patterns FIELD=FILE`)."""
     strict: bool = False
     """Fail on the first refused rule instead of warning and going on without it."""
     chunk_size: int = DEFAULT_CHUNK_SIZE
@@ -158,7 +160,9 @@ def scan(
     """
     started = time.perf_counter()
     if plan is None:
-        plan = compile_rules(list(options.rules) or None, strict=options.strict)
+        plan = compile_rules(
+            list(options.rules) or None, strict=options.strict, patterns=options.patterns
+        )
     if not plan.rules:
         reasons = "; ".join(str(r) for r in plan.refused[:3])
         raise RuleError(f"no usable rule in the rule set ({reasons})")
@@ -166,7 +170,7 @@ def scan(
         raise ValueError("a labels file describes one archive: scan one archive with it")
     labels = load_labels(options.labels) if options.labels is not None else None
     allowlist = load_allowlists(
-        [*find_allowlists(list(options.rules) or None), *options.allowlists]
+        [*find_allowlists(rule_roots(options.rules, options.patterns)), *options.allowlists]
     )
     table = (
         ProcessTable.load(options.process_table, options.process_horizon)

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from retrohunt.cli.errors import EXIT_ALERTS, EXIT_INPUT, EXIT_OK
+from retrohunt.cli.options import PATTERNS, parse_patterns
 from retrohunt.cli.render import rule_counts_table, stderr, stdout
 from retrohunt.context import DEFAULT_HORIZON
 from retrohunt.hunt import HuntOptions, HuntProgress, HuntProgressCallback, HuntResult, hunt
@@ -54,6 +55,7 @@ def hunt_command(
     rules: list[Path] = typer.Option(
         [], "--rules", "-r", help="Rule file or folder (repeatable). Default: bundled pack."
     ),
+    patterns: list[str] = PATTERNS,
     out: Path = typer.Option(Path("hunt"), "--out", "-o", help="Output folder."),
     since: dt.datetime | None = typer.Option(
         None, "--since", formats=["%Y-%m-%d"], help="Only archives of this day or later."
@@ -125,6 +127,7 @@ def hunt_command(
         root=as_location(root),
         out=out,
         rules=tuple(rules),
+        patterns=parse_patterns(patterns),
         strict=strict,
         glob=glob,
         since=since.date() if since else None,

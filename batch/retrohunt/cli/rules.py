@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from retrohunt.cli.errors import EXIT_OK, EXIT_RULES
+from retrohunt.cli.options import PATTERNS, parse_patterns
 from retrohunt.cli.render import explain_table, rules_table, stderr, stdout
 from retrohunt.compiler import Plan, compile_rules
 from retrohunt.sources import SOURCES
@@ -35,15 +36,19 @@ Exits 3 when a rule is refused, like `rules list`.
 _RULES_HELP = "Rule file or folder (repeatable). Default: bundled pack."
 
 
-def list_command(rules: list[Path] = typer.Option([], "--rules", "-r", help=_RULES_HELP)) -> int:
+def list_command(
+    rules: list[Path] = typer.Option([], "--rules", "-r", help=_RULES_HELP),
+    patterns: list[str] = PATTERNS,
+) -> int:
     """List rules (see LIST_HELP)."""
-    plan = compile_rules(rules or None)
+    plan = compile_rules(rules or None, patterns=parse_patterns(patterns))
     stdout.print(rules_table(plan))
     return _report_refused(plan)
 
 
 def explain_command(
     rules: list[Path] = typer.Option([], "--rules", "-r", help=_RULES_HELP),
+    patterns: list[str] = PATTERNS,
     source: str | None = typer.Option(
         None,
         "--source",
@@ -57,7 +62,7 @@ def explain_command(
 
     if source is not None and source not in SOURCES:
         raise typer.BadParameter(f"must be one of {', '.join(SOURCES)}", param_hint="--source")
-    plan = compile_rules(rules or None)
+    plan = compile_rules(rules or None, patterns=parse_patterns(patterns))
     explanation = explain(plan, source)
     if as_json:
         document = dataclasses.asdict(explanation)

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from retrohunt.cli.errors import EXIT_ALERTS, EXIT_INPUT, EXIT_OK
+from retrohunt.cli.options import PATTERNS, parse_patterns
 from retrohunt.cli.render import (
     alerts_table,
     evaluation_table,
@@ -45,6 +46,7 @@ def scan_command(
     rules: list[Path] = typer.Option(
         [], "--rules", "-r", help="Rule file or folder (repeatable). Default: bundled pack."
     ),
+    patterns: list[str] = PATTERNS,
     out: Path = typer.Option(Path("alerts"), "--out", "-o", help="Output folder."),
     strict: bool = typer.Option(False, "--strict", help="Fail if any rule is refused."),
     limit: int = typer.Option(500, "--limit", min=0, help="Most alerts to show, newest first."),
@@ -108,13 +110,15 @@ def scan_command(
     if labels is not None and len(archives) != 1:
         raise typer.BadParameter("labels describe one archive; scan one", param_hint="--labels")
     horizon = _horizon(process_horizon, process_table, no_process_join)
-    plan = compile_rules(rules or None, strict=strict)
+    pattern_lists = parse_patterns(patterns)
+    plan = compile_rules(rules or None, strict=strict, patterns=pattern_lists)
     for refused in plan.refused:
         stderr.print(f"warning: refused {refused}", markup=False, highlight=False, soft_wrap=True)
     options = ScanOptions(
         archives=tuple(archives),
         out=out,
         rules=tuple(rules),
+        patterns=pattern_lists,
         strict=strict,
         chunk_size=chunk_mb << 20,
         source=source,

@@ -1,10 +1,12 @@
 """The rule compiler: the one place that knows Sigma. Rule files in, a plain Plan out."""
 
+from retrohunt.compiler.lists import PatternList, parse_pattern_specs
 from retrohunt.compiler.load import (
     bundled_rules_dir,
     compile_rules,
     find_allowlists,
     find_rule_files,
+    rule_roots,
 )
 from retrohunt.compiler.plan import (
     And,
@@ -38,6 +40,7 @@ __all__ = [
     "NumberEquals",
     "Or",
     "PatternId",
+    "PatternList",
     "Plan",
     "RefusedRule",
     "StringMatch",
@@ -48,4 +51,6 @@ __all__ = [
     "compile_rules",
     "find_allowlists",
     "find_rule_files",
+    "parse_pattern_specs",
+    "rule_roots",
 ]

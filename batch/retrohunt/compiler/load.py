@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.processing.transformations import ValueListPlaceholderTransformation
 from sigma.rule import SigmaRule
 
+from retrohunt.compiler.lists import (
+    PatternList,
+    find_value_lists,
+    lists_digest,
+    read_value_list,
+)
 from retrohunt.compiler.plan import CompiledRule, Plan, RefusedRule
 from retrohunt.compiler.translate import PatternTable, Unsupported, translate_rule
 from retrohunt.errors import InvalidRule, RulesNotFound
@@ -64,11 +75,19 @@ def find_rule_files(paths: list[Path]) -> list[Path]:
     return files
 
 
+def rule_roots(rules: Sequence[Path], patterns: Sequence[PatternList] = ()) -> list[Path] | None:
+    """The rule paths a command works from: those given; None (the bundled pack) when
+    neither rules nor pattern lists are given; none at all for pattern lists alone."""
+    if rules:
+        return list(rules)
+    return [] if patterns else None
+
+
 def find_allowlists(paths: list[Path] | None = None) -> list[Path]:
     """Allow-list files that rule folders carry in an `allowlists/` sub-folder (default: the
     bundled pack's); they apply whenever those rules are used."""
     found: list[Path] = []
-    for path in paths or [bundled_rules_dir()]:
+    for path in paths if paths is not None else [bundled_rules_dir()]:
         if path.is_dir():
             found.extend(
                 p
@@ -78,29 +97,50 @@ def find_allowlists(paths: list[Path] | None = None) -> list[Path]:
     return found
 
 
-def compile_rules(paths: list[Path] | None = None, *, strict: bool = False) -> Plan:
-    """Compile rule files/folders (default: the bundled pack) into one Plan.
+def compile_rules(
+    paths: list[Path] | None = None,
+    *,
+    strict: bool = False,
+    patterns: Sequence[PatternList] = (),
+) -> Plan:
+    """Compile rule files/folders into one Plan, plus one rule per pattern list.
 
-    Every rule that does not parse or uses an unsupported construct is refused with its
-    location; the others are compiled. With `strict`, the first refusal raises instead.
+    The rules default to the bundled pack when neither `paths` nor `patterns` are given.
+    Placeholders of the `expand` modifier (`%name%`) take the values of `lists/name.txt`
+    in the rule folders (see `compiler.lists`). Every rule that does not parse or uses an
+    unsupported construct is refused with its location; the others are compiled. With
+    `strict`, the first refusal raises instead.
 
     Raises:
-        RulesNotFound: see `find_rule_files`.
+        RulesNotFound: see `find_rule_files`; or a pattern list cannot be read.
         InvalidRule: with `strict`, for the first refused rule.
     """
-    files = find_rule_files(paths or [bundled_rules_dir()])
+    roots = paths or ([] if patterns else [bundled_rules_dir()])
+    files = find_rule_files(roots) if roots else []
+    lists = find_value_lists(roots)
+    pipeline = _placeholder_pipeline(lists)
     table = PatternTable()
     compiled: list[CompiledRule] = []
     refused: list[RefusedRule] = []
     digest = hashlib.sha256(PLAN_FORMAT.encode())
+    if lists:
+        digest.update(lists_digest(lists))
     seen: dict[str, Path] = {}
+    sources: list[tuple[Path, bytes | dict[str, Any]]] = []
     for path in files:
         try:
-            text = path.read_bytes()
+            sources.append((path, path.read_bytes()))
         except OSError as exc:
             raise RulesNotFound(f"{path}: cannot read: {exc.strerror or exc}") from exc
-        digest.update(hashlib.sha256(text).digest())
-        for outcome in _compile_file(path, text, table):
+    sources += [(spec.path, spec.rule()) for spec in patterns]
+    for path, source in sources:
+        if isinstance(source, bytes):
+            digest.update(hashlib.sha256(source).digest())
+            outcomes = _compile_file(path, source, table, pipeline)
+        else:
+            digest.update(hashlib.sha256(json.dumps(source, sort_keys=True).encode()).digest())
+            outcomes = _compile_documents(path, [source], table, pipeline)
+        for outcome in outcomes:
             if isinstance(outcome, CompiledRule) and outcome.rule_id in seen:
                 outcome = RefusedRule(
                     path,
@@ -123,12 +163,26 @@ def compile_rules(paths: list[Path] | None = None, *, strict: bool = False) -> P
     return Plan(tuple(compiled), tuple(table.patterns), tuple(refused), digest.hexdigest())
 
 
-def _compile_file(path: Path, text: bytes, table: PatternTable) -> list[CompiledRule | RefusedRule]:
+def _placeholder_pipeline(lists: dict[str, Path]) -> ProcessingPipeline | None:
+    """A pySigma pipeline that fills `expand` placeholders from the lists' values; a
+    placeholder without a list is left for the translator to refuse by name."""
+    if not lists:
+        return None
+    return ProcessingPipeline(
+        items=[
+            ProcessingItem(transformation=ValueListPlaceholderTransformation(include=sorted(lists)))
+        ],
+        vars={name: list(read_value_list(path)) for name, path in lists.items()},
+    )
+
+
+def _compile_file(
+    path: Path, text: bytes, table: PatternTable, pipeline: ProcessingPipeline | None = None
+) -> list[CompiledRule | RefusedRule]:
     try:
         # What SigmaCollection.from_yaml does, with libyaml's loader when it is there: the
         # pure-Python one takes a tenth of a second per handful of rules.
         documents = list(yaml.load_all(text.decode("utf-8"), Loader=_YAML_LOADER))
-        collection = SigmaCollection.from_dicts(documents, collect_errors=True)
     except UnicodeDecodeError as exc:
         return [RefusedRule(path, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
     except yaml.YAMLError as exc:
@@ -136,6 +190,17 @@ def _compile_file(path: Path, text: bytes, table: PatternTable) -> list[Compiled
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return [RefusedRule(path, None, "yaml", f"YAML does not parse{where}: {problem}")]
+    return _compile_documents(path, documents, table, pipeline)
+
+
+def _compile_documents(
+    path: Path,
+    documents: list[Any],
+    table: PatternTable,
+    pipeline: ProcessingPipeline | None,
+) -> list[CompiledRule | RefusedRule]:
+    try:
+        collection = SigmaCollection.from_dicts(documents, collect_errors=True)
     except SigmaError as exc:
         return [RefusedRule(path, None, None, f"not a Sigma rule file: {exc}")]
     outcomes: list[CompiledRule | RefusedRule] = []
@@ -147,7 +212,7 @@ def _compile_file(path: Path, text: bytes, table: PatternTable) -> list[Compiled
             outcomes.append(RefusedRule(path, None, _construct(error), f"does not parse: {error}"))
     for rule in collection.rules:
         if isinstance(rule, SigmaRule):
-            outcomes.append(_compile_rule(path, rule, table))
+            outcomes.append(_compile_rule(path, rule, table, pipeline))
         else:
             label = getattr(rule, "name", None) or getattr(rule, "title", None)
             kind = type(rule).__name__
@@ -155,8 +220,15 @@ def _compile_file(path: Path, text: bytes, table: PatternTable) -> list[Compiled
     return outcomes
 
 
-def _compile_rule(path: Path, rule: SigmaRule, table: PatternTable) -> CompiledRule | RefusedRule:
+def _compile_rule(
+    path: Path, rule: SigmaRule, table: PatternTable, pipeline: ProcessingPipeline | None = None
+) -> CompiledRule | RefusedRule:
     label = rule.name or rule.title
+    if pipeline is not None and not rule.errors:
+        try:
+            pipeline.apply(rule)
+        except SigmaError as exc:
+            return RefusedRule(path, label, "expand", f"pattern list does not apply: {exc}")
     if rule.errors:
         error = rule.errors[0]
         return RefusedRule(path, label, _construct(error), f"does not parse: {error}")

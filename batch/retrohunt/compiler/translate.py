@@ -144,5 +144,10 @@ def _string_parts(value: SigmaString) -> tuple[ValuePart, ...]:
         elif part == SpecialChars.WILDCARD_SINGLE:
             parts.append(Wildcard.ONE)
         else:
-            raise Unsupported("expand", f"placeholder {part!r} has no value supplied")
+            name = getattr(part, "name", part)
+            raise Unsupported(
+                "expand",
+                f"placeholder %{name}% has no value list: put its values in lists/{name}.txt "
+                "in the rule folder",
+            )
     return tuple(parts)
