@@ -26,7 +26,7 @@ import inspect
 import json
 import warnings
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,7 @@ from polars.io.plugins import register_io_source
 
 from retrohunt.alerts import ALERT_SCHEMA, with_alert_ids
 from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, prefetch
-from retrohunt.compiler import Plan, compile_rules, find_allowlists
-from retrohunt.compiler.plan import And, Node, Not, Or, StringMatch, StringPattern
+from retrohunt.compiler import Plan, compile_rules, find_allowlists, subset_plan
 from retrohunt.engine import Engine
 from retrohunt.errors import InputError, RuleError
 from retrohunt.sources import SOURCES
@@ -340,32 +339,6 @@ def rule_frame(plan: Plan, archive: str) -> pl.DataFrame:
         },
         schema={name: ALERT_SCHEMA[name] for name in RULE_COLUMNS},
     )
-
-
-def subset_plan(plan: Plan, indices: Sequence[int]) -> Plan:
-    """A plan of the rules at `indices` and only the patterns they use (renumbered), so
-    the Hyperscan databases and the prefilter are built for those rules alone."""
-    if list(indices) == list(range(len(plan.rules))):
-        return plan
-    renumbered: dict[int, int] = {}
-    patterns: list[StringPattern] = []
-
-    def visit(node: Node) -> Node:
-        if isinstance(node, StringMatch):
-            if node.pattern not in renumbered:
-                renumbered[node.pattern] = len(patterns)
-                patterns.append(replace(plan.patterns[node.pattern], id=len(patterns)))
-            return StringMatch(renumbered[node.pattern])
-        if isinstance(node, And):
-            return And(tuple(visit(child) for child in node.children))
-        if isinstance(node, Or):
-            return Or(tuple(visit(child) for child in node.children))
-        if isinstance(node, Not):
-            return Not(visit(node.child))
-        return node
-
-    rules = tuple(replace(plan.rules[i], condition=visit(plan.rules[i].condition)) for i in indices)
-    return Plan(rules, tuple(patterns), plan.refused, plan.digest)
 
 
 def file_sha256(path: Path) -> str:

@@ -26,6 +26,7 @@ from retrohunt.compiler.plan import (
     StringPattern,
     ValuePart,
     Wildcard,
+    subset_plan,
 )
 
 __all__ = [
@@ -53,4 +54,5 @@ __all__ = [
     "find_rule_files",
     "parse_pattern_specs",
     "rule_roots",
+    "subset_plan",
 ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 PatternId = int  # index into Plan.patterns
@@ -187,3 +188,29 @@ class Plan:
     def rule_fields(self, rule: CompiledRule) -> frozenset[str]:
         """The fields one rule reads."""
         return frozenset(_fields(rule.condition, self.patterns))
+
+
+def subset_plan(plan: Plan, indices: Sequence[int]) -> Plan:
+    """A plan of the rules at `indices` and only the patterns they use (renumbered), so
+    the Hyperscan databases and the prefilter are built for those rules alone."""
+    if list(indices) == list(range(len(plan.rules))):
+        return plan
+    renumbered: dict[int, int] = {}
+    patterns: list[StringPattern] = []
+
+    def visit(node: Node) -> Node:
+        if isinstance(node, StringMatch):
+            if node.pattern not in renumbered:
+                renumbered[node.pattern] = len(patterns)
+                patterns.append(replace(plan.patterns[node.pattern], id=len(patterns)))
+            return StringMatch(renumbered[node.pattern])
+        if isinstance(node, And):
+            return And(tuple(visit(child) for child in node.children))
+        if isinstance(node, Or):
+            return Or(tuple(visit(child) for child in node.children))
+        if isinstance(node, Not):
+            return Not(visit(node.child))
+        return node
+
+    rules = tuple(replace(plan.rules[i], condition=visit(plan.rules[i].condition)) for i in indices)
+    return Plan(rules, tuple(patterns), plan.refused, plan.digest)
