@@ -141,6 +141,8 @@ class Engine:
     # timestamps is four fifths of the cost of reading a process line's fields, so a scan
     # whose table lives only in memory skips it.
     persist_table: bool = False
+    # Match with Polars regular expressions instead of Hyperscan: the bench's baseline.
+    regex_baseline: bool = False
     sources: list[Source] = field(init=False)
     joins: bool = field(init=False)
 
@@ -294,7 +296,7 @@ class Engine:
             events = self.table.enrich(events, self.sources, ordinal)
             self.times.join += time.perf_counter() - started
         started = time.perf_counter()
-        hits = match_frame(events, self.plan, self.compiled)
+        hits = match_frame(events, self.plan, self.compiled, regex_baseline=self.regex_baseline)
         self.times.match += time.perf_counter() - started
         return events, hits
 

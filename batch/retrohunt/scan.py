@@ -57,6 +57,8 @@ class ScanOptions:
     this one, and this run's processes are added to it (what `hunt` keeps in its output)."""
     process_horizon: dt.timedelta = DEFAULT_HORIZON
     """How long a process stays in the persistent table after it started."""
+    regex_baseline: bool = False
+    """Match with Polars regular expressions instead of Hyperscan (the bench's baseline)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,7 @@ def scan(
         process_join=options.process_join,
         table=table,
         persist_table=options.process_table is not None,
+        regex_baseline=options.regex_baseline,
     )
     results = [_scan_one(path, options, engine, progress) for path in options.archives]
     for result in results:

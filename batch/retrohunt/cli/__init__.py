@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from retrohunt.cli import alerts, corpus, hunt, rules, scan, sources
+from retrohunt.cli import alerts, bench, corpus, hunt, rules, scan, sources
 from retrohunt.cli.errors import DEBUG, EXIT_CODES_HELP, handle_errors
 
 app = typer.Typer(
@@ -38,6 +38,9 @@ app.command("scan", help=_reflow(scan.HELP), epilog=EXIT_CODES_HELP)(
     handle_errors(scan.scan_command)
 )
 app.command("alerts", help=_reflow(alerts.HELP))(handle_errors(alerts.alerts_command))
+app.command("bench", help=_reflow(bench.HELP), epilog=EXIT_CODES_HELP)(
+    handle_errors(bench.bench_command)
+)
 app.command("hunt", help=_reflow(hunt.HELP), epilog=EXIT_CODES_HELP)(
     handle_errors(hunt.hunt_command)
 )

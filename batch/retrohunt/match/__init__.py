@@ -15,6 +15,7 @@ from retrohunt.match.conditions import (
     typed_fields,
 )
 from retrohunt.match.predicates import derived_columns
+from retrohunt.match.regex_baseline import regex_hits
 from retrohunt.sources.taxonomy import CATEGORY, PRODUCT, SERVICE, SOURCE
 
 CATEGORY_COLUMN = CATEGORY
@@ -32,7 +33,9 @@ HITS_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def match_frame(frame: pl.DataFrame, plan: Plan, compiled: CompiledPatterns) -> pl.DataFrame:
+def match_frame(
+    frame: pl.DataFrame, plan: Plan, compiled: CompiledPatterns, *, regex_baseline: bool = False
+) -> pl.DataFrame:
     """Return one row per (event row, rule) that fires: `_rh_row`, `_rh_rule`, `matched`.
 
     `frame` holds normalised events (`sources.normalise`: source, logsource category,
@@ -41,11 +44,12 @@ def match_frame(frame: pl.DataFrame, plan: Plan, compiled: CompiledPatterns) -> 
 
     One Hyperscan scan covers every string predicate of every rule over the whole frame;
     the typed predicates and conditions then run per logsource, on the rows it admits.
+    `regex_baseline`: Polars regular expressions instead of Hyperscan (see `regex_baseline`).
     """
     if frame.height == 0 or not plan.rules:
         return pl.DataFrame(schema=HITS_SCHEMA)
     missing = sorted(plan.fields() - set(frame.columns))
-    hits = pattern_hits(frame, compiled)
+    hits = regex_hits(frame, plan.patterns) if regex_baseline else pattern_hits(frame, compiled)
     hit_patterns = frozenset(hits)
     # Only what the conditions read travels on: filtering a wide frame copies every column.
     prepared = frame.select(
