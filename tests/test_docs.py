@@ -15,6 +15,7 @@ COMMANDS = [
     ["scan"],
     ["hunt"],
     ["alerts"],
+    ["bench"],
     ["rules", "list"],
     ["rules", "explain"],
     ["corpus", "generate"],
