@@ -7,6 +7,8 @@ import sys
 import typer
 
 from retrohunt.cli import alerts, bench, corpus, hunt, rules, scan, sources
+from retrohunt.cli import check as check_cli
+from retrohunt.cli import export as export_cli
 from retrohunt.cli.errors import DEBUG, EXIT_CODES_HELP, handle_errors
 
 app = typer.Typer(
@@ -50,6 +52,8 @@ app.add_typer(corpus_app, name="corpus")
 rules_app = typer.Typer(help="Inspect rule sets.", no_args_is_help=True)
 rules_app.command("list", help=_reflow(rules.LIST_HELP))(handle_errors(rules.list_command))
 rules_app.command("explain", help=_reflow(rules.EXPLAIN_HELP))(handle_errors(rules.explain_command))
+rules_app.command("export", help=_reflow(export_cli.HELP))(handle_errors(export_cli.export_command))
+rules_app.command("check", help=_reflow(check_cli.HELP))(handle_errors(check_cli.check_command))
 app.add_typer(rules_app, name="rules")
 app.command("sources", help=_reflow(sources.HELP))(handle_errors(sources.sources_command))
 
