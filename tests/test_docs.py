@@ -18,6 +18,8 @@ COMMANDS = [
     ["bench"],
     ["rules", "list"],
     ["rules", "explain"],
+    ["rules", "check"],
+    ["rules", "export"],
     ["corpus", "generate"],
     ["sources"],
 ]
