@@ -49,6 +49,17 @@ class BaselineRun:
     extrapolated: bool = False
     retrohunt_speedup: float | None = None  # this run's seconds / retrohunt's
 
+    @classmethod
+    def timed(
+        cls, name: str, runs: list[float], alerts: int, ours: BaselineRun, note: str
+    ) -> BaselineRun:
+        """A run of the same corpora as `ours`, from the seconds of its repeats."""
+        rounded = [round(r, 4) for r in runs]
+        return cls(
+            name, statistics.median(runs), rounded, alerts, ours.decompressed_bytes, ours.events,
+            note=note,
+        )  # fmt: skip
+
     @property
     def mb_per_second(self) -> float | None:
         """Decompressed MB per second."""
@@ -93,15 +104,8 @@ def _polars(options: BenchOptions, plan: Plan, ours: BaselineRun) -> BaselineRun
             )
             runs.append(time.perf_counter() - began)
             alerts = result.alerts.height
-    return BaselineRun(
-        "polars",
-        statistics.median(runs),
-        [round(r, 4) for r in runs],
-        alerts,
-        ours.decompressed_bytes,
-        ours.events,
-        note="read every line, str.contains per pattern, same process join",
-    )
+    note = "read every line, str.contains per pattern, same process join"
+    return BaselineRun.timed("polars", runs, alerts, ours, note)
 
 
 def _duckdb(options: BenchOptions, plan: Plan, ours: BaselineRun) -> BaselineRun:
@@ -123,15 +127,7 @@ def _duckdb(options: BenchOptions, plan: Plan, ours: BaselineRun) -> BaselineRun
     note = "events parsed by Polars, rules as pySigma DuckDB WHERE clauses, no process join"
     if failed:
         note += f"; not expressible: {', '.join(failed)}"
-    return BaselineRun(
-        "duckdb",
-        statistics.median(runs),
-        [round(r, 4) for r in runs],
-        alerts,
-        ours.decompressed_bytes,
-        ours.events,
-        note=note,
-    )
+    return BaselineRun.timed("duckdb", runs, alerts, ours, note)
 
 
 def _duckdb_queries(plan: Plan, backend_class: Any) -> tuple[list[str], list[str]]:
