@@ -221,6 +221,15 @@ def test_a_rerun_skips_every_archive(
     assert {p: p.stat().st_mtime_ns for p in out.glob("alerts/**/*.parquet")} == before
 
 
+def test_force_hunts_everything_again_without_duplicates(
+    first_hunt: Path, tree: tuple[Path, list[Path]], tmp_path: Path, expected: set[str]
+) -> None:
+    out = _copy(first_hunt, tmp_path)
+    result = hunt(HuntOptions(root=tree[0], out=out, force=True, workers=1))
+    assert result.read == 7 and result.skipped == []
+    assert stored_ids(out) == expected  # the same files rewritten, nothing twice
+
+
 def test_retry_failed_reads_only_the_failed_archive(
     first_hunt: Path, tree: tuple[Path, list[Path]], tmp_path: Path
 ) -> None:
