@@ -262,8 +262,12 @@ class _Place:
 def _refusal(refused: RefusedRule) -> Finding:
     """A compiler refusal as an error finding, the construct named."""
     message, construct = refused.message, refused.construct
+    field = None
     if construct == "yaml" or message.startswith("not UTF-8"):
         kind = NOT_YAML
+    elif construct == "pattern":  # the compiler refused it for Hyperscan's sake
+        kind = REJECTED
+        field = message.removeprefix("Hyperscan cannot compile ").partition("=")[0] or None
     elif "not supported" in message:
         kind = UNSUPPORTED
     else:
@@ -271,7 +275,9 @@ def _refusal(refused: RefusedRule) -> Finding:
     reason = message
     if construct and construct not in message and kind != NOT_YAML:
         reason += f" (construct '{construct}')"
-    return Finding(ERROR, kind, reason, refused.path, refused.rule, construct=construct)
+    return Finding(
+        ERROR, kind, reason, refused.path, refused.rule, field=field, construct=construct
+    )
 
 
 def _no_prefilter(explained: RuleExplanation) -> str:

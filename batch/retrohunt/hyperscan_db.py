@@ -104,20 +104,49 @@ def compile_patterns(patterns: Sequence[StringPattern]) -> CompiledPatterns:
     Raises:
         PatternError: Hyperscan refused a pattern (the message names field and value).
     """
-    fields = sorted({p.field for p in patterns})
-    tags = {name: field_tag(i) for i, name in enumerate(fields)}
+    tags, expressions, flags = _expressions(patterns)
     if not patterns:
         return CompiledPatterns(None, tags, 0, 0)
-    expressions = [pattern_expression(p.parts, tags[p.field]) for p in patterns]
-    # CASELESS: Sigma matches case-insensitively by default; Hyperscan folds ASCII letters
-    # only, which is the documented semantics (the reference evaluator folds the same way).
-    flags = [0 if p.cased else hyperscan.HS_FLAG_CASELESS for p in patterns]
     try:
         database = compile_database(expressions, [p.id for p in patterns], flags)
     except hyperscan.error as exc:
         raise PatternError(_culprit(patterns, expressions, flags, exc)) from exc
     size = len(hyperscan.dumpb(database))
     return CompiledPatterns(database, tags, len(patterns), size)
+
+
+def refused_patterns(patterns: Sequence[StringPattern]) -> dict[int, str]:
+    """The patterns Hyperscan cannot compile (by id), each with Hyperscan's reason; empty
+    when the set compiles. The set is compiled once (and cached for the engine); patterns
+    are compiled one by one only when it fails."""
+    try:
+        compile_patterns(patterns)
+        return {}
+    except PatternError:
+        pass
+    _, expressions, flags = _expressions(patterns)
+    refused: dict[int, str] = {}
+    for pattern, expression, flag in zip(patterns, expressions, flags, strict=True):
+        try:
+            hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK).compile(
+                expressions=[expression], ids=[0], elements=1, flags=[flag]
+            )
+        except hyperscan.error as exc:
+            refused[pattern.id] = str(exc)
+    return refused
+
+
+def _expressions(
+    patterns: Sequence[StringPattern],
+) -> tuple[dict[str, bytes], list[bytes], list[int]]:
+    """Field tags, expressions and flags, as the matcher's database is compiled."""
+    fields = sorted({p.field for p in patterns})
+    tags = {name: field_tag(i) for i, name in enumerate(fields)}
+    expressions = [pattern_expression(p.parts, tags[p.field]) for p in patterns]
+    # CASELESS: Sigma matches case-insensitively by default; Hyperscan folds ASCII letters
+    # only, which is the documented semantics (the reference evaluator folds the same way).
+    flags = [0 if p.cased else hyperscan.HS_FLAG_CASELESS for p in patterns]
+    return tags, expressions, flags
 
 
 def _culprit(

@@ -211,3 +211,41 @@ def test_allowlists_folder_holds_no_rules_and_is_found_as_allow_lists(tmp_path: 
     assert find_allowlists([tmp_path]) == [tmp_path / "allowlists" / "tuning.yml"]
     # the bundled pack's
     assert [p.name for p in find_allowlists()] == ["approved_images.yml", "tuning.yml"]
+
+
+def test_a_value_hyperscan_cannot_compile_refuses_its_rule_alone(tmp_path: Path) -> None:
+    long_value = "a" + "?" * 300 + "b"
+    (tmp_path / "too_long.yml").write_text(
+        textwrap.dedent(
+            f"""
+            title: Too long
+            name: TooLong
+            logsource: {{category: process_creation}}
+            detection:
+              sel:
+                CommandLine: '{long_value}'
+              condition: sel
+            """
+        )
+    )
+    (tmp_path / "fine.yml").write_text(
+        textwrap.dedent(
+            """
+            title: Fine
+            name: Fine
+            logsource: {category: process_creation}
+            detection:
+              sel:
+                Image|endswith: /xmrig
+              condition: sel
+            """
+        )
+    )
+    plan = compile_rules([tmp_path])
+    assert [r.name for r in plan.rules] == ["Fine"]
+    (refused,) = plan.refused
+    assert refused.rule == "TooLong" and refused.construct == "pattern"
+    assert "Hyperscan cannot compile CommandLine=" in refused.message
+    assert [p.display for p in plan.patterns] == ["*/xmrig"]  # renumbered, the long one gone
+    with pytest.raises(InvalidRule, match="Hyperscan cannot compile"):
+        compile_rules([tmp_path], strict=True)

@@ -6,6 +6,7 @@ import hashlib
 import importlib.resources
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from retrohunt.compiler.lists import (
     lists_digest,
     read_value_list,
 )
-from retrohunt.compiler.plan import CompiledRule, Plan, RefusedRule
+from retrohunt.compiler.plan import CompiledRule, Plan, RefusedRule, rule_patterns, subset_plan
 from retrohunt.compiler.translate import PatternTable, Unsupported, translate_rule
 from retrohunt.errors import InvalidRule, RulesNotFound
 
@@ -160,7 +161,39 @@ def compile_rules(
             else:
                 seen[outcome.rule_id] = path
                 compiled.append(outcome)
-    return Plan(tuple(compiled), tuple(table.patterns), tuple(refused), digest.hexdigest())
+    plan = Plan(tuple(compiled), tuple(table.patterns), tuple(refused), digest.hexdigest())
+    return _without_unscannable(plan, strict)
+
+
+def _without_unscannable(plan: Plan, strict: bool) -> Plan:
+    """Refuse the rules holding a value Hyperscan cannot compile (a pattern too long, say),
+    so that one such rule does not stop the whole set."""
+    from retrohunt.hyperscan_db import refused_patterns  # compiles the matcher's database
+
+    refused = refused_patterns(plan.patterns)
+    if not refused:
+        return plan
+    keep: list[int] = []
+    refusals: list[RefusedRule] = []
+    for index, rule in enumerate(plan.rules):
+        bad = sorted(rule_patterns(rule) & set(refused))
+        if not bad:
+            keep.append(index)
+            continue
+        pattern = plan.patterns[bad[0]]
+        refusal = RefusedRule(
+            rule.path,
+            rule.name,
+            "pattern",
+            f"Hyperscan cannot compile {pattern.field}='{pattern.display}': {refused[bad[0]]}",
+        )
+        if strict:
+            raise InvalidRule(
+                refusal.message, path=refusal.path, rule=refusal.rule, construct=refusal.construct
+            )
+        refusals.append(refusal)
+    kept = subset_plan(plan, keep)
+    return replace(kept, refused=(*plan.refused, *refusals))
 
 
 def _placeholder_pipeline(lists: dict[str, Path]) -> ProcessingPipeline | None:

@@ -214,3 +214,20 @@ def subset_plan(plan: Plan, indices: Sequence[int]) -> Plan:
 
     rules = tuple(replace(plan.rules[i], condition=visit(plan.rules[i].condition)) for i in indices)
     return Plan(rules, tuple(patterns), plan.refused, plan.digest)
+
+
+def rule_patterns(rule: CompiledRule) -> frozenset[PatternId]:
+    """The string patterns a rule's condition uses."""
+    found: set[PatternId] = set()
+
+    def visit(node: Node) -> None:
+        if isinstance(node, StringMatch):
+            found.add(node.pattern)
+        elif isinstance(node, And | Or):
+            for child in node.children:
+                visit(child)
+        elif isinstance(node, Not):
+            visit(node.child)
+
+    visit(rule.condition)
+    return frozenset(found)
