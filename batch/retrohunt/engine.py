@@ -216,7 +216,7 @@ class Engine:
         for pending, archive in sorted(held, key=lambda item: item[0].ordinal):
             batch = pending.batch()
             shifted = batch.offsets + (pending.ordinal << ARCHIVE_SHIFT)
-            batches.append(LineBatch(batch.data, batch.line_numbers, shifted))
+            batches.append(LineBatch(batch.data, batch.line_numbers, shifted, batch.known_bounds))
             names[pending.ordinal] = archive
         lines = LineBatch.concat(batches)
         self.deferred += len(lines)

@@ -55,7 +55,7 @@ def parse_lines(lines: LineBatch, schema: Mapping[str, pl.DataType]) -> ParsedCh
     if len(lines) == 0:  # b"" would read as one empty line
         none = np.zeros(0, dtype=np.int64)
         return _parse(b"", schema, none, none, none, none)
-    starts, ends = _line_bounds(lines.data)
+    starts, ends = lines.bounds()
     if len(starts) != len(lines.line_numbers):
         raise ValueError(f"{len(starts)} lines in the batch, {len(lines.line_numbers)} numbers")
     return _parse(lines.data, schema, starts, ends, lines.line_numbers, lines.offsets)
@@ -69,6 +69,9 @@ class LineBatch:
     data: bytes
     line_numbers: np.ndarray  # int64, one per line of `data`
     offsets: np.ndarray  # int64
+    # Start and end (without CR/LF) of each line in `data`, when the maker knew them: the
+    # prefilter does, and finding them again costs a pass over the bytes.
+    known_bounds: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def of(cls, lines: list[bytes], line_numbers: list[int], offsets: list[int]) -> LineBatch:
@@ -80,23 +83,55 @@ class LineBatch:
         )
 
     @classmethod
+    def joined(
+        cls,
+        lines: list[bytes],
+        line_numbers: np.ndarray,
+        offsets: np.ndarray,
+        lengths: np.ndarray,
+        trailing_cr: np.ndarray,
+    ) -> LineBatch:
+        """A batch from separate lines whose lengths (and whether each ends with a CR, which
+        is not part of the line) are known."""
+        starts = np.zeros(len(lengths), dtype=np.int64)
+        if len(lengths) > 1:
+            np.cumsum(lengths[:-1] + 1, out=starts[1:])
+        ends = starts + lengths - trailing_cr.astype(np.int64)
+        return cls(b"\n".join(lines), line_numbers, offsets, (starts, ends))
+
+    @classmethod
     def concat(cls, batches: Sequence[LineBatch]) -> LineBatch:
         """The lines of several batches, in the order given."""
         kept = [b for b in batches if len(b)]
         if len(kept) == 1:
             return kept[0]
+        known = [b.known_bounds for b in kept]
+        bounds = None
+        if kept and all(k is not None for k in known):
+            shifts = np.cumsum([0, *(len(b.data) + 1 for b in kept[:-1])])
+            pairs = [
+                (k[0] + shift, k[1] + shift) for k, shift in zip(known, shifts, strict=True) if k
+            ]
+            bounds = (np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]))
         return cls(
             b"\n".join(b.data for b in kept),
             np.concatenate([b.line_numbers for b in kept] or [np.zeros(0, dtype=np.int64)]),
             np.concatenate([b.offsets for b in kept] or [np.zeros(0, dtype=np.int64)]),
+            bounds,
         )
 
     def __len__(self) -> int:
         return len(self.line_numbers)
 
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end (exclusive, without CR/LF) of every line in `data`."""
+        if self.known_bounds is not None:
+            return self.known_bounds
+        return _line_bounds(self.data)
+
     def lines_at(self, offsets: Sequence[int]) -> list[bytes]:
         """The lines starting at these stream offsets (offsets sorted in the batch)."""
-        starts, ends = _line_bounds(self.data)
+        starts, ends = self.bounds()
         index = np.searchsorted(self.offsets, np.asarray(offsets, dtype=np.int64))
         return [self.data[int(starts[i]) : int(ends[i])] for i in index.tolist()]
 

@@ -537,7 +537,12 @@ def _batch(chunk: Chunk, newlines: np.ndarray, indices: np.ndarray) -> LineBatch
     data = chunk.data
     starts, ends = _line_bounds(data, newlines, indices)
     lines = [data[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
-    return LineBatch(b"\n".join(lines), indices + chunk.first_line, starts + chunk.offset)
+    lengths = ends - starts
+    last = np.frombuffer(data, dtype=np.uint8)[np.maximum(ends - 1, 0)] if len(data) else lengths
+    trailing_cr = (lengths > 0) & (last == 0x0D)
+    return LineBatch.joined(
+        lines, indices + chunk.first_line, starts + chunk.offset, lengths, trailing_cr
+    )
 
 
 def build_prefilter(

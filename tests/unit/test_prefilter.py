@@ -606,3 +606,35 @@ def test_every_line_the_reference_alerts_on_is_a_candidate(
     dropped = len(lines) - len(candidates)
     event(f"alerting lines: {min(len(alerting), 3)}, dropped lines: {min(dropped, 3)}")
     assert alerting <= candidates, [lines[n - 1] for n in sorted(alerting - candidates)]
+
+
+def test_candidate_batches_know_their_line_bounds() -> None:
+    """The prefilter hands parsing each line's bounds; they must be what a pass over the
+    batch's bytes finds (CRLF endings, blank lines, a last line without newline)."""
+    from retrohunt.archive import Chunk
+    from retrohunt.compiler import compile_rules
+    from retrohunt.parse import LineBatch, _line_bounds
+    from retrohunt.prefilter import build_prefilter
+    from retrohunt.sources import select_sources
+
+    plan = compile_rules()
+    prefilter = build_prefilter(plan, select_sources(None), context_markers=["ProcessRollup2"])
+    lines = [
+        b'{"event_simpleName":"ProcessRollup2","ImageFileName":"/tmp/xmrig"}\r',
+        b"",
+        b'{"event_simpleName":"DnsRequest","DomainName":"pool.supportxmr.com"}',
+        b"not json at all\r",
+        b'{"event_simpleName":"ProcessRollup2","CommandLine":"bash"}',
+        b'{"event_simpleName":"DnsRequest","DomainName":"example.com"}',
+    ]
+    chunk = Chunk(b"\n".join(lines), first_line=10, offset=1000)
+    found = prefilter.scan(chunk)
+    for batch in (
+        found.candidates,
+        found.context,
+        LineBatch.concat([found.candidates, found.context]),
+    ):
+        assert batch.known_bounds is not None and len(batch) > 1
+        known = batch.known_bounds
+        again = _line_bounds(batch.data)
+        assert known[0].tolist() == again[0].tolist() and known[1].tolist() == again[1].tolist()
