@@ -310,6 +310,9 @@ def test_a_missing_root_is_a_one_line_error(
     assert main(["hunt", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 4
     err = capsys.readouterr().err
     assert "no such folder" in err and "Traceback" not in err
+    with sqlite3.connect(tmp_path / "out" / LEDGER_NAME) as db:
+        ((status, summary),) = db.execute("SELECT status, summary FROM runs").fetchall()
+    assert status == "error" and "ArchiveNotFound" in summary
 
 
 # --- kill -9 and resume -----------------------------------------------------------------------

@@ -185,8 +185,8 @@ def hunt(options: HuntOptions, progress: HuntProgressCallback | None = None) -> 
     out = options.out
     with HuntLock(out):
         ledger = Ledger(out / LEDGER_NAME)
+        run_id = ledger.start_run(plan.digest)
         try:
-            run_id = ledger.start_run(plan.digest)
             archives = find_archives(
                 options.root, options.glob, options.since, options.until, exclude=out
             )
@@ -222,6 +222,9 @@ def hunt(options: HuntOptions, progress: HuntProgressCallback | None = None) -> 
             manifest_path = write_json(out / "manifest.json", manifest)
             failed = any(r.error for r in results)
             ledger.finish_run(run_id, "failed" if failed else "done", manifest["totals"])
+        except Exception as error:
+            ledger.finish_run(run_id, "error", {"error": f"{type(error).__name__}: {error}"})
+            raise
         finally:
             ledger.close()
     return HuntResult(
@@ -253,7 +256,8 @@ def _select(
 def _decide(
     archive: StoredArchive, entry: ArchiveStanding | None, digest: str, options: HuntOptions
 ) -> str:
-    """ "read", "skip", or "resume" (read by a stopped run: only its finish is left)."""
+    """Whether to read the archive, skip it, or resume it (read by a stopped run: only its
+    finish is left)."""
     if options.force or entry is None or not entry.same_archive(archive.size, archive.mtime):
         return "read"
     if entry.status == SCANNED:
