@@ -27,6 +27,7 @@ from retrohunt.compiler.plan import (
     IsNull,
     Node,
     Not,
+    NumberCompare,
     NumberEquals,
     Or,
     Plan,
@@ -332,7 +333,7 @@ def rule_wants_context(rule: CompiledRule, plan: Plan, fields: Sequence[str]) ->
             return visit(node.child, not negated)
         if isinstance(node, StringMatch):
             return plan.patterns[node.pattern].field in wanted and not negated
-        if isinstance(node, NumberEquals | CidrMatch):
+        if isinstance(node, NumberEquals | NumberCompare | CidrMatch):
             return node.field in wanted and not negated
         if isinstance(node, Exists):
             return node.field in wanted and (node.expected != negated)

@@ -47,6 +47,7 @@ from retrohunt.compiler.plan import (
     IsNull,
     Node,
     Not,
+    NumberCompare,
     NumberEquals,
     Or,
     Plan,
@@ -302,6 +303,8 @@ class _Deriver:
             return self._field(node.field, self._number(node.field, node.number))
         if isinstance(node, CidrMatch):
             return self._field(node.field, self._cidr(node.network))
+        if isinstance(node, NumberCompare):
+            return ALWAYS  # a range of numbers demands no text: an over-approximation
         raise TypeError(f"unknown condition node {node!r}")
 
     def _field(self, name: str, demand: Condition) -> Condition:

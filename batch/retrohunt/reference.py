@@ -41,6 +41,7 @@ from retrohunt.compiler.plan import (
     IsNull,
     Node,
     Not,
+    NumberCompare,
     NumberEquals,
     Or,
     Plan,
@@ -236,6 +237,19 @@ def number_equals(value: str | None, number: int | float) -> bool:
     return bool(_DECIMAL.fullmatch(value)) and float(value) == number
 
 
+def number_compare(value: str | None, op: str, number: int | float) -> bool:
+    """Decimal text that compares to `number` by `op` (lt, lte, gt, gte)."""
+    if value is None or not _DECIMAL.fullmatch(value):
+        return False
+    parsed = float(value)
+    return {
+        "lt": parsed < number,
+        "lte": parsed <= number,
+        "gt": parsed > number,
+        "gte": parsed >= number,
+    }[op]
+
+
 def ip_in(value: str | None, network: str) -> bool:
     """Is `value` an IP address inside `network`?"""
     if value is None:
@@ -276,6 +290,8 @@ def evaluate(
         return value is not None and wildcard_match(pattern.parts, value, pattern.cased)
     if isinstance(node, NumberEquals):
         return number_equals(get(node.field), node.number)
+    if isinstance(node, NumberCompare):
+        return number_compare(get(node.field), node.op, node.number)
     if isinstance(node, CidrMatch):
         return ip_in(get(node.field), node.network)
     if isinstance(node, IsNull):

@@ -91,13 +91,13 @@ def test_the_bundled_pack_has_no_errors() -> None:
 
 def test_unsupported_constructs_are_errors_that_name_them(tmp_path: Path) -> None:
     write_rule(tmp_path, "Keywords", "keywords:\n  - xmrig\ncondition: keywords\n")
-    write_rule(tmp_path, "Greater", "sel:\n  ProcessId|gt: 4\ncondition: sel\n")
+    write_rule(tmp_path, "Greater", "sel:\n  ProcessId|fieldref: ParentProcessId\ncondition: sel\n")
 
     report = check_rules([tmp_path])
 
     by_rule = {f.rule: f for f in found(report, UNSUPPORTED)}
     assert by_rule["Keywords"].construct == "keyword search"
-    assert by_rule["Greater"].construct == "gt/gte/lt/lte"
+    assert by_rule["Greater"].construct == "fieldref"
     assert all(f.severity == ERROR for f in by_rule.values())
     assert by_rule["Greater"].file == tmp_path / "Greater.yml"
     assert report.failed() and report.refused == 2 and report.rules == 0

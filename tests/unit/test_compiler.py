@@ -123,7 +123,7 @@ def test_several_values_are_alternatives(tmp_path: Path) -> None:
         ("sel:\n  - xmrig\ncondition: sel", "keyword search"),
         ("sel:\n  CommandLine|expand: '%pool%'\ncondition: sel", "expand"),
         ("sel:\n  CommandLine|fieldref: Image\ncondition: sel", "fieldref"),
-        ("sel:\n  DestinationPort|gt: 1024\ncondition: sel", "gt/gte/lt/lte"),
+        ("sel:\n  Elevated: true\ncondition: sel", "boolean value"),
         ("sel:\n  Image: xmrig\ncondition: sel and", "condition"),
     ],
 )

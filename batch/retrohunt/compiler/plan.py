@@ -60,6 +60,16 @@ class NumberEquals:
 
 
 @dataclass(frozen=True, slots=True)
+class NumberCompare:
+    """True when the field's value, read as a number, compares to `number` by `op`: "lt",
+    "lte", "gt" or "gte" (Sigma's modifiers; a value that is not a number never does)."""
+
+    field: str
+    op: str
+    number: int | float
+
+
+@dataclass(frozen=True, slots=True)
 class CidrMatch:
     """True when the field's value is an IP address inside `network` (IPv4 or IPv6 CIDR)."""
 
@@ -104,7 +114,7 @@ class Not:
     child: Node
 
 
-Leaf = StringMatch | NumberEquals | CidrMatch | IsNull | Exists | Const
+Leaf = StringMatch | NumberEquals | NumberCompare | CidrMatch | IsNull | Exists | Const
 Node = Leaf | And | Or | Not
 
 
@@ -149,7 +159,7 @@ def _fields(node: Node, patterns: tuple[StringPattern, ...]) -> list[str]:
         return _fields(node.child, patterns)
     if isinstance(node, StringMatch):
         return [patterns[node.pattern].field]
-    if isinstance(node, NumberEquals | CidrMatch | IsNull | Exists):
+    if isinstance(node, NumberEquals | NumberCompare | CidrMatch | IsNull | Exists):
         return [node.field]
     return []
 

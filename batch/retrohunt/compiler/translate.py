@@ -33,6 +33,7 @@ from retrohunt.compiler.plan import (
     IsNull,
     Node,
     Not,
+    NumberCompare,
     NumberEquals,
     Or,
     PatternId,
@@ -47,10 +48,13 @@ from retrohunt.compiler.plan import (
 _UNSUPPORTED_VALUES: tuple[tuple[type, str], ...] = (
     (SigmaRegularExpression, "re"),
     (SigmaFieldReference, "fieldref"),
-    (SigmaCompareExpression, "gt/gte/lt/lte"),
+    (SigmaCompareExpression, "neq"),
     (SigmaQueryExpression, "query expression"),
     (SigmaBool, "boolean value"),
 )
+
+
+_COMPARISONS = {"LT": "lt", "LTE": "lte", "GT": "gt", "GTE": "gte"}
 
 
 class Unsupported(Exception):
@@ -118,6 +122,8 @@ def _field_value(field: str, value: object, table: PatternTable) -> Node:
         return StringMatch(table.intern(field, parts, isinstance(value, SigmaCasedString)))
     if isinstance(value, SigmaNumber):
         return NumberEquals(field, value.number)
+    if isinstance(value, SigmaCompareExpression) and value.op.name in _COMPARISONS:
+        return NumberCompare(field, _COMPARISONS[value.op.name], value.number.number)
     if isinstance(value, SigmaCIDRExpression):
         return CidrMatch(field, str(value.network))
     if isinstance(value, SigmaNull):

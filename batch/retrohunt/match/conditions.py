@@ -14,6 +14,7 @@ from retrohunt.compiler.plan import (
     IsNull,
     Node,
     Not,
+    NumberCompare,
     NumberEquals,
     Or,
     StringMatch,
@@ -60,6 +61,8 @@ def _leaf_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
         return pl.col(hit_column(node.pattern)) if node.pattern in hit_patterns else pl.lit(False)
     if isinstance(node, NumberEquals):
         return predicates.number_equals(node.field, node.number)
+    if isinstance(node, NumberCompare):
+        return predicates.number_compare(node.field, node.op, node.number)
     if isinstance(node, CidrMatch):
         return predicates.cidr_contains(node.field, node.network)
     if isinstance(node, IsNull):
@@ -82,7 +85,7 @@ def typed_fields(conditions: Iterable[Node]) -> tuple[set[str], set[str]]:
             stack.extend(node.children)
         elif isinstance(node, Not):
             stack.append(node.child)
-        elif isinstance(node, NumberEquals):
+        elif isinstance(node, NumberEquals | NumberCompare):
             numbers.add(node.field)
         elif isinstance(node, CidrMatch):
             addresses.add(node.field)
@@ -96,7 +99,7 @@ def evaluation_cost(node: Node) -> int:
         return max((evaluation_cost(c) for c in node.children), default=0)
     if isinstance(node, Not):
         return evaluation_cost(node.child)
-    if isinstance(node, NumberEquals):
+    if isinstance(node, NumberEquals | NumberCompare):
         return 1
     if isinstance(node, CidrMatch):
         return 2
@@ -121,6 +124,8 @@ def leaf_label(node: Node, patterns: Sequence[StringPattern]) -> str:
         return f"{pattern.field}: {pattern.display}"
     if isinstance(node, NumberEquals):
         return f"{node.field}: {node.number}"
+    if isinstance(node, NumberCompare):
+        return f"{node.field}|{node.op}: {node.number}"
     if isinstance(node, CidrMatch):
         return f"{node.field}|cidr: {node.network}"
     if isinstance(node, IsNull):

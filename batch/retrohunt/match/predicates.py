@@ -57,6 +57,19 @@ def number_equals(column: str, number: int | float) -> pl.Expr:
     return (pl.col(parsed) == number).fill_null(False)
 
 
+def number_compare(column: str, op: str, number: int | float) -> pl.Expr:
+    """The column's text is a decimal number that compares to `number` by `op` (lt, lte,
+    gt, gte; needs `derived_columns`); text that is not a number never does."""
+    value = pl.col(decimal_column(column))
+    compared = {
+        "lt": value < number,
+        "lte": value <= number,
+        "gt": value > number,
+        "gte": value >= number,
+    }[op]
+    return compared.fill_null(False)
+
+
 def ipv4_value(column: str) -> pl.Expr:
     """The column's dotted-quad IPv4 address as an integer, null when it is not one."""
     octets = pl.col(column).str.extract_groups(_IPV4)
