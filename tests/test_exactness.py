@@ -1,16 +1,15 @@
 """Property tests: the Hyperscan/Polars fast path raises exactly the reference's alerts.
 
-Random Sigma rules from the supported subset (Initiated, Image on network events, `not`
-filters), random events of every source — Falcon process, network and DNS events sharing
-agent ids and process ids so the process join finds (or misses) their process, Sysmon flat
-and Winlogbeat-nested, CloudTrail — random JSON encodings of those events (escaped slashes,
-\\uXXXX of any character in either hex case, surrogate pairs, raw UTF-8, numbers spelled
-3333, 3333.0 or 3.333e3, whitespace between tokens, any key order), random compression,
-several archives in one scan, chunks small enough that lines and join partners land in
-different chunks — and the alert set, with each alert's process context, must equal that
-of `retrohunt.reference` (standard json module, two plain passes for the join), with the
-prefilter on and off.
-"""
+Random Sigma rules from the supported subset (number comparisons, Initiated, Image on
+network events, `not` filters), random events of every source — Falcon process, network and
+DNS events sharing agent ids and process ids so the process join finds (or misses) their
+process, Sysmon flat and Winlogbeat-nested, CloudTrail — random JSON encodings of those
+events (escaped slashes, \\uXXXX of any character in either hex case, surrogate pairs, raw
+UTF-8, numbers spelled 3333, 3333.0 or 3.333e3, whitespace between tokens, any key order),
+random compression, several archives in one scan, chunks small enough that lines and join
+partners land in different chunks — and the alert set, with each alert's process context,
+must equal that of `retrohunt.reference` (standard json module, two plain passes for the
+join), with the prefilter on and off."""
 
 from __future__ import annotations
 
@@ -167,7 +166,17 @@ def _sigma_escape(fragment: str) -> str:
 def detection_items(draw: st.DrawFn) -> dict[str, Any]:
     kind = draw(
         st.sampled_from(
-            ["string", "string", "string", "number", "cidr", "null", "exists", "initiated"]
+            [
+                "string",
+                "string",
+                "string",
+                "number",
+                "compare",
+                "cidr",
+                "null",
+                "exists",
+                "initiated",
+            ]
         )
     )
     if kind == "string":
@@ -193,6 +202,9 @@ def detection_items(draw: st.DrawFn) -> dict[str, Any]:
                 st.lists(st.sampled_from([3333, 4444, 443, -1]), min_size=1, max_size=3)
             )
         }
+    if kind == "compare":
+        op = draw(st.sampled_from(["gt", "gte", "lt", "lte"]))
+        return {f"DestinationPort|{op}": draw(st.sampled_from([443, 3333, 3333.5, 0, -1]))}
     if kind == "cidr":
         nets = draw(
             st.lists(
