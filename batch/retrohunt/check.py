@@ -58,8 +58,9 @@ from retrohunt.compiler import (
     compile_rules,
     find_rule_files,
 )
+from retrohunt.compiler.plan import rule_patterns
 from retrohunt.explain import EVENT_TYPES, PREFILTERED, RuleExplanation, explain
-from retrohunt.hyperscan_db import field_tag, pattern_expression
+from retrohunt.hyperscan_db import pattern_expressions
 from retrohunt.prefilter import MIN_FRAGMENT
 
 ERROR = "error"
@@ -315,14 +316,11 @@ def _check_patterns(
     (expression, id, flags) of those Hyperscan accepts."""
     users: dict[int, list[CompiledRule]] = {}
     for rule in plan.rules:
-        for pattern_id in dict.fromkeys(_pattern_ids(rule.condition)):
+        for pattern_id in sorted(rule_patterns(rule)):
             users.setdefault(pattern_id, []).append(rule)
-    fields = sorted({p.field for p in plan.patterns})
-    tags = {name: field_tag(i) for i, name in enumerate(fields)}
+    _, expressions, all_flags = pattern_expressions(plan.patterns)
     accepted: list[tuple[bytes, int, int]] = []
-    for pattern in plan.patterns:
-        expression = pattern_expression(pattern.parts, tags[pattern.field])
-        flags = 0 if pattern.cased else hyperscan.HS_FLAG_CASELESS
+    for pattern, expression, flags in zip(plan.patterns, expressions, all_flags, strict=True):
         places = [
             _Place(rule.path, rule.name, pattern.field, pattern.display)
             for rule in users.get(pattern.id, [])
@@ -337,16 +335,6 @@ def _check_patterns(
         for severity, kind, reason in _pattern_warnings(pattern):
             findings += [place.finding(severity, kind, reason) for place in places]
     return accepted
-
-
-def _pattern_ids(node: Node) -> Iterator[int]:
-    if isinstance(node, StringMatch):
-        yield node.pattern
-    elif isinstance(node, And | Or):
-        for child in node.children:
-            yield from _pattern_ids(child)
-    elif isinstance(node, Not):
-        yield from _pattern_ids(node.child)
 
 
 def _compile_alone(expression: bytes, flags: int) -> _Measure | str:

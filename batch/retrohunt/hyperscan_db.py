@@ -104,7 +104,7 @@ def compile_patterns(patterns: Sequence[StringPattern]) -> CompiledPatterns:
     Raises:
         PatternError: Hyperscan refused a pattern (the message names field and value).
     """
-    tags, expressions, flags = _expressions(patterns)
+    tags, expressions, flags = pattern_expressions(patterns)
     if not patterns:
         return CompiledPatterns(None, tags, 0, 0)
     try:
@@ -124,7 +124,7 @@ def refused_patterns(patterns: Sequence[StringPattern]) -> dict[int, str]:
         return {}
     except PatternError:
         pass
-    _, expressions, flags = _expressions(patterns)
+    _, expressions, flags = pattern_expressions(patterns)
     refused: dict[int, str] = {}
     for pattern, expression, flag in zip(patterns, expressions, flags, strict=True):
         try:
@@ -136,10 +136,11 @@ def refused_patterns(patterns: Sequence[StringPattern]) -> dict[int, str]:
     return refused
 
 
-def _expressions(
+def pattern_expressions(
     patterns: Sequence[StringPattern],
 ) -> tuple[dict[str, bytes], list[bytes], list[int]]:
-    """Field tags, expressions and flags, as the matcher's database is compiled."""
+    """Field tags, expressions and flags, as the matcher's database is compiled (so that
+    patterns compiled one by one behave as they do in the set)."""
     fields = sorted({p.field for p in patterns})
     tags = {name: field_tag(i) for i, name in enumerate(fields)}
     expressions = [pattern_expression(p.parts, tags[p.field]) for p in patterns]

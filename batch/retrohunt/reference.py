@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from retrohunt.compiler.plan import (
+    COMPARISONS,
     And,
     CidrMatch,
     Const,
@@ -241,13 +242,7 @@ def number_compare(value: str | None, op: str, number: int | float) -> bool:
     """Decimal text that compares to `number` by `op` (lt, lte, gt, gte)."""
     if value is None or not _DECIMAL.fullmatch(value):
         return False
-    parsed = float(value)
-    return {
-        "lt": parsed < number,
-        "lte": parsed <= number,
-        "gt": parsed > number,
-        "gte": parsed >= number,
-    }[op]
+    return bool(COMPARISONS[op](float(value), number))
 
 
 def ip_in(value: str | None, network: str) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 PatternId = int  # index into Plan.patterns
 
@@ -57,6 +59,15 @@ class NumberEquals:
 
     field: str
     number: int | float
+
+
+COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
+"""Sigma's comparison modifiers as operators (on numbers, or on Polars expressions)."""
 
 
 @dataclass(frozen=True, slots=True)

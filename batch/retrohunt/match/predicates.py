@@ -7,6 +7,8 @@ from functools import partial
 
 import polars as pl
 
+from retrohunt.compiler.plan import COMPARISONS
+
 _INTEGER = r"^-?[0-9]+$"
 _DECIMAL = r"^-?[0-9]+(?:\.[0-9]+)?$"
 _IPV4 = r"^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$"
@@ -60,13 +62,7 @@ def number_equals(column: str, number: int | float) -> pl.Expr:
 def number_compare(column: str, op: str, number: int | float) -> pl.Expr:
     """The column's text is a decimal number that compares to `number` by `op` (lt, lte,
     gt, gte; needs `derived_columns`); text that is not a number never does."""
-    value = pl.col(decimal_column(column))
-    compared = {
-        "lt": value < number,
-        "lte": value <= number,
-        "gt": value > number,
-        "gte": value >= number,
-    }[op]
+    compared: pl.Expr = COMPARISONS[op](pl.col(decimal_column(column)), number)
     return compared.fill_null(False)
 
 
