@@ -158,6 +158,55 @@ def sigma_values(draw: st.DrawFn) -> str:
     return "".join(pieces)
 
 
+# Regex pieces on which Python's `re` (the reference) and Rust's `regex` (the matcher)
+# agree: no \w \d \s \b classes (their Unicode tables differ), no `$` without `m` (Python
+# also matches before a final newline), no letter i under `i` (Python folds i with
+# dotless ı, Rust does not).
+_REGEX_ATOMS = [
+    "xmr",
+    "XMR",
+    "pool\\.",
+    "stratum\\+tcp://",
+    "\\\\",
+    "/",
+    '"',
+    "é",
+    "K",
+    "s",
+    "ß",
+    "😀",
+    " ",
+    "-o",
+    "100",
+    "a",
+    "[a-c]",
+    "[^x]",
+    ".",
+    "\\n",
+    "\\t",
+]
+
+
+@st.composite
+def regexes(draw: st.DrawFn) -> str:
+    """A random regular expression over the atoms above."""
+    pieces: list[str] = []
+    for _ in range(draw(st.integers(1, 4))):
+        piece = draw(st.sampled_from(_REGEX_ATOMS))
+        shape = draw(st.sampled_from(["", "", "", "group?", "group+", "*", "alt"]))
+        if shape == "group?":
+            piece = f"(?:{piece})?"
+        elif shape == "group+":
+            piece = f"({piece})+"
+        elif shape == "*":
+            piece = f"(?:{piece})*"
+        elif shape == "alt":
+            piece = f"(?:{piece}|{draw(st.sampled_from(_REGEX_ATOMS))})"
+        pieces.append(piece)
+    anchor = draw(st.sampled_from(["", "", "^", "^(?m)"]))
+    return anchor.replace("^(?m)", "(?m)^") + "".join(pieces)
+
+
 def _sigma_escape(fragment: str) -> str:
     return fragment.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
 
@@ -176,9 +225,32 @@ def detection_items(draw: st.DrawFn) -> dict[str, Any]:
                 "null",
                 "exists",
                 "initiated",
+                "regex",
+                "fieldref",
+                "boolean",
+                "transformed",
             ]
         )
     )
+    if kind == "regex":
+        field = draw(st.sampled_from(RULE_STRING_FIELDS))
+        flags = draw(st.sampled_from(["", "|i", "|s", "|m", "|i|m"]))
+        return {f"{field}|re{flags}": draw(regexes())}
+    if kind == "fieldref":
+        field, other = draw(st.permutations(RULE_STRING_FIELDS))[:2]
+        how = draw(st.sampled_from(["", "|startswith", "|endswith", "|contains"]))
+        return {f"{field}|fieldref{how}": other}
+    if kind == "boolean":
+        return {draw(st.sampled_from(["Initiated", "User"])): draw(st.booleans())}
+    if kind == "transformed":
+        # Modifiers pySigma expands into plain values before the compiler sees them.
+        field = draw(st.sampled_from(RULE_STRING_FIELDS))
+        modifier = draw(
+            st.sampled_from(
+                ["|windash|contains", "|base64offset|contains", "|utf16le|base64", "|wide|base64"]
+            )
+        )
+        return {field + modifier: draw(st.sampled_from(["-o x", "/c", "xmrig", "C:\\\\x"]))}
     if kind == "string":
         field = draw(st.sampled_from(RULE_STRING_FIELDS))
         modifier = draw(

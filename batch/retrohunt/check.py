@@ -4,19 +4,21 @@ scan ever runs.
 `check_rules` compiles the rules as `scan` does and reports, per rule, with a severity:
 
 * errors — a file that is not YAML, a rule that does not parse or uses a construct the
-  compiler refuses (`compile_rules`' refusals, construct named), a pattern or a regular
-  expression Hyperscan rejects (each compiled on its own, for Hyperscan's own message);
+  compiler refuses (`compile_rules`' refusals, construct named: a regex that needs
+  backtracking among them), a pattern Hyperscan rejects (each compiled on its own, for
+  Hyperscan's own message);
 * warnings — patterns Hyperscan runs poorly: a wildcard match whose longest literal is
   shorter than the prefilter's `MIN_FRAGMENT` (it matches a large share of all values and
-  the prefilter cannot demand it), a value that matches every value, a regex with a huge
-  bounded repeat or an unanchored trailing `.*` (Hyperscan reports every end of match, so
-  it matches at every byte after the text), a pattern whose compile time or database size
-  is an outlier of the set (measured); redundant patterns (a value of an OR group that
+  the prefilter cannot demand it), a value or regex that matches every value, a regex with
+  a huge bounded repeat, a pattern whose compile time or database size is an outlier of
+  the set (measured); redundant patterns (a value of an OR group that
   another value of the same field and case sensitivity already matches); rules without a
   prefilter (`retrohunt.explain`: they fall back to their event types or every line);
-* info — a regex's leading unanchored `.*` (it changes no match: Hyperscan reports match
-  ends only), and the size of the whole set: pattern count, Hyperscan compile time and
-  database size (compiled without the on-disk cache, so the time is real).
+* info — every regex, with the engine that runs it (Polars' linear-time regex engine, on
+  the rows the rule's other tests keep; noted when Hyperscan could not have run it) and
+  the literal text the prefilter demands of it; and the size of the whole set: pattern
+  count, Hyperscan compile time and database size (compiled without the on-disk cache, so
+  the time is real).
 
 Subsumption is claimed only when certain: literal values of the same field and case
 sensitivity in one OR group (nested ORs flattened, under a negation too), where the general
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import hyperscan
+import polars as pl
 import yaml
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError
@@ -50,6 +53,7 @@ from retrohunt.compiler import (
     Or,
     Plan,
     RefusedRule,
+    RegexMatch,
     StringMatch,
     StringPattern,
     ValuePart,
@@ -61,7 +65,9 @@ from retrohunt.compiler import (
 from retrohunt.compiler.plan import rule_patterns
 from retrohunt.explain import EVENT_TYPES, PREFILTERED, RuleExplanation, explain
 from retrohunt.hyperscan_db import pattern_expressions
+from retrohunt.match.predicates import regex_problem
 from retrohunt.prefilter import MIN_FRAGMENT
+from retrohunt.regex_literals import Required, Some, Text, required_literals
 
 ERROR = "error"
 WARNING = "warning"
@@ -77,9 +83,8 @@ REJECTED = "hyperscan-rejected"  # Hyperscan refuses a pattern or a regex
 SET_REJECTED = "database-rejected"  # every pattern compiles alone, the set does not
 SHORT_LITERAL = "short-literal"
 MATCHES_ALL = "matches-every-value"
-MATCHES_EVERYWHERE = "matches-everywhere"
 LARGE_REPEAT = "large-repeat"
-LEADING_DOTSTAR = "leading-dotstar"
+REGEX_ENGINE = "regex"  # a regex, the engine that runs it and what the prefilter demands
 SLOW_COMPILE = "slow-compile"
 LARGE_DATABASE = "large-database"
 REDUNDANT = "redundant"
@@ -207,7 +212,7 @@ def check_rules(paths: Sequence[Path] | None = None) -> CheckReport:
     for path in files:
         for label, item, regex in _regexes(path):
             place = _Place(path, label, item.field, str(regex.regexp))
-            findings += _check_regex(regex, place, measured)
+            findings += _check_regex(regex, place)
     findings += _outlier_findings(measured)
     for rule in plan.rules:
         findings += redundant_findings(rule, plan)
@@ -403,61 +408,51 @@ def _items(detection: SigmaDetection) -> Iterator[SigmaDetectionItem]:
             yield item
 
 
-def _check_regex(
-    regex: SigmaRegularExpression,
-    place: _Place,
-    measured: list[tuple[_Measure, list[_Place]]],
-) -> list[Finding]:
-    """Compile one regex alone (as UTF-8: the matcher's values are) and lint its text; add
-    its measure to `measured` when Hyperscan accepts it."""
-    text = str(regex.regexp)
-    flags = hyperscan.HS_FLAG_UTF8
+def _check_regex(regex: SigmaRegularExpression, place: _Place) -> list[Finding]:
+    """List one regex with the engine that runs it and what the prefilter demands of it,
+    and lint it. A regex the engine cannot run is the compiler's refusal, reported once."""
+    flags = "".join(sorted(regex.sigma_to_re_flag[flag] for flag in regex.flags))
+    node = RegexMatch(place.field or "", str(regex.regexp), flags)
+    if regex_problem(node.expression) is not None:
+        return []
+    needed = describe_required(required_literals(node.regex, node.flags))
+    reason = (
+        "runs in Polars' regex engine (Rust regex: automata, no backtracking, linear in the "
+        "text) on the rows the rule's other tests keep; the prefilter demands "
+        + (needed or "nothing of it")
+    )
+    hyperscan_flags = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_ALLOWEMPTY
     for flag in regex.flags:
-        flags |= _REGEX_FLAGS.get(flag, 0)
-    found: list[Finding] = []
-    outcome = _compile_alone(text.encode("utf-8"), flags)
-    if isinstance(outcome, str) and "empty buffer" in outcome:
-        outcome = _compile_alone(text.encode("utf-8"), flags | hyperscan.HS_FLAG_ALLOWEMPTY)
-        if not isinstance(outcome, _Measure):
-            return [place.finding(ERROR, REJECTED, f"Hyperscan rejects the regex: {outcome}")]
-        measured.append((outcome, [place]))
-        reason = "matches the empty string, hence every value"
-        return [place.finding(WARNING, MATCHES_ALL, reason)]
+        hyperscan_flags |= _REGEX_FLAGS.get(flag, 0)
+    outcome = _compile_alone(node.regex.encode("utf-8"), hyperscan_flags)
     if isinstance(outcome, str):
-        return [place.finding(ERROR, REJECTED, f"Hyperscan rejects the regex: {outcome}")]
-    measured.append((outcome, [place]))
-    body = _INLINE_FLAGS.sub("", text)
-    if body.startswith(".*"):
-        reason = (
-            "a leading unanchored .* changes no match (Hyperscan reports where matches "
-            "end): drop it"
-        )
-        found.append(place.finding(INFO, LEADING_DOTSTAR, reason))
-    if _trailing_dotstar(body):
-        reason = (
-            "an unanchored trailing .* or .+ makes Hyperscan report a match at every byte "
-            "after the text: drop it"
-        )
-        found.append(place.finding(WARNING, MATCHES_EVERYWHERE, reason))
-    largest = largest_repeat(body)
+        reason += f" (beyond Hyperscan: {outcome})"
+    found = [place.finding(INFO, REGEX_ENGINE, reason)]
+    if pl.Series([""]).str.contains(node.expression).item():
+        reason = "matches the empty string, hence every value: use `|exists: true`"
+        found.append(place.finding(WARNING, MATCHES_ALL, reason))
+    largest = largest_repeat(_INLINE_FLAGS.sub("", node.regex))
     if largest >= HUGE_REPEAT:
         reason = (
-            f"a bounded repeat of {largest:,}: Hyperscan's performance guide advises against "
-            "large bounded repeats (costly to match, more so in streaming mode); bound the "
+            f"a bounded repeat of {largest:,}: the regex engine builds that many copies of "
+            "what it repeats (slow to compile, and refused past its size limit); bound the "
             "match by literal text instead"
         )
         found.append(place.finding(WARNING, LARGE_REPEAT, reason))
     return found
 
 
-def _trailing_dotstar(regex: str) -> bool:
-    """Does the regex end in an unescaped `.*` or `.+` (lazy or not)?"""
-    body = regex.removesuffix("?")
-    if not body.endswith((".*", ".+")):
-        return False
-    before = body[:-2]
-    backslashes = len(before) - len(before.rstrip("\\"))
-    return backslashes % 2 == 0
+def describe_required(needed: Required) -> str:
+    """Literal demands as text: 'a' & ('b' | 'c'); empty when nothing is demanded."""
+    if isinstance(needed, Text):
+        return repr(needed.value) if len(needed.value.encode()) >= MIN_FRAGMENT else ""
+    parts = [describe_required(part) for part in needed.parts]
+    if isinstance(needed, Some):
+        if not all(parts):
+            return ""
+        return " | ".join(f"({p})" if " & " in p else p for p in parts)
+    kept = [p for p in parts if p]
+    return " & ".join(f"({p})" if " | " in p else p for p in kept)
 
 
 def largest_repeat(regex: str) -> int:

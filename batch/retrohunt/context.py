@@ -24,6 +24,7 @@ from retrohunt.compiler.plan import (
     CidrMatch,
     CompiledRule,
     Exists,
+    FieldEquals,
     IsNull,
     Node,
     Not,
@@ -31,6 +32,7 @@ from retrohunt.compiler.plan import (
     NumberEquals,
     Or,
     Plan,
+    RegexMatch,
     StringMatch,
 )
 from retrohunt.errors import InputError
@@ -333,8 +335,10 @@ def rule_wants_context(rule: CompiledRule, plan: Plan, fields: Sequence[str]) ->
             return visit(node.child, not negated)
         if isinstance(node, StringMatch):
             return plan.patterns[node.pattern].field in wanted and not negated
-        if isinstance(node, NumberEquals | NumberCompare | CidrMatch):
+        if isinstance(node, RegexMatch | NumberEquals | NumberCompare | CidrMatch):
             return node.field in wanted and not negated
+        if isinstance(node, FieldEquals):
+            return bool({node.field, node.other} & wanted) and not negated
         if isinstance(node, Exists):
             return node.field in wanted and (node.expected != negated)
         if isinstance(node, IsNull):

@@ -44,6 +44,7 @@ from retrohunt.compiler.plan import (
     CompiledRule,
     Const,
     Exists,
+    FieldEquals,
     IsNull,
     Node,
     Not,
@@ -51,12 +52,14 @@ from retrohunt.compiler.plan import (
     NumberEquals,
     Or,
     Plan,
+    RegexMatch,
     StringMatch,
     Wildcard,
 )
 from retrohunt.errors import PatternError
 from retrohunt.hyperscan_cache import compile_database
 from retrohunt.parse import LineBatch
+from retrohunt.regex_literals import Every, Required, Text, required_literals
 from retrohunt.sources.base import Source
 from retrohunt.sources.paths import steps
 from retrohunt.sources.taxonomy import TAXONOMY
@@ -303,8 +306,12 @@ class _Deriver:
             return self._field(node.field, self._number(node.field, node.number))
         if isinstance(node, CidrMatch):
             return self._field(node.field, self._cidr(node.network))
-        if isinstance(node, NumberCompare):
-            return ALWAYS  # a range of numbers demands no text: an over-approximation
+        if isinstance(node, RegexMatch):
+            needed = required_literals(node.regex, node.flags)
+            return self._field(node.field, self._regex(node.field, needed, "i" not in node.flags))
+        if isinstance(node, NumberCompare | FieldEquals):
+            # A range of numbers, or a comparison of two fields, demands no text.
+            return ALWAYS
         raise TypeError(f"unknown condition node {node!r}")
 
     def _field(self, name: str, demand: Condition) -> Condition:
@@ -323,6 +330,13 @@ class _Deriver:
             numberish = set(fragment) <= _NUMBERISH
             demands.append(any_of((has, self._odd(field))) if numberish else has)
         return all_of(demands)
+
+    def _regex(self, field: str, needed: Required, cased: bool) -> Condition:
+        """A regex's literal demands (`regex_literals`) as a condition over atoms."""
+        if isinstance(needed, Text):
+            return self._string(field, (needed.value,), cased)
+        parts = (self._regex(field, part, cased) for part in needed.parts)
+        return all_of(parts) if isinstance(needed, Every) else any_of(parts)
 
     def _number(self, field: str, number: int | float) -> Condition:
         if isinstance(number, int) and number >= 0:

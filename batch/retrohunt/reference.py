@@ -18,11 +18,17 @@ Semantics pinned here (and documented in rules/README.md):
 * a field a source maps through `value_maps` takes the mapped text of its native value, and
   null for a value the map does not name (Falcon's ConnectionDirection "0" is Initiated
   "true", "1" is "false", anything else null);
+* a regular expression (`re`) is searched for in the value with Python's `re` and Sigma's
+  `i`, `m`, `s` flags (the fast path runs Rust's `regex` crate through Polars: the two agree
+  on the syntax the tests draw; they differ on `$` before a final newline, which Rust does
+  not match without `m`);
+* `fieldref` compares two fields of the same event, ASCII letters folded; null never equals;
 * the process join (`reference_scan`): see `ProcessIndex`.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -39,6 +45,7 @@ from retrohunt.compiler.plan import (
     CidrMatch,
     Const,
     Exists,
+    FieldEquals,
     IsNull,
     Node,
     Not,
@@ -46,6 +53,7 @@ from retrohunt.compiler.plan import (
     NumberEquals,
     Or,
     Plan,
+    RegexMatch,
     StringMatch,
     StringPattern,
     Wildcard,
@@ -226,6 +234,37 @@ def wildcard_match(parts: tuple[str | Wildcard, ...], value: str, cased: bool) -
     return match(0, 0)
 
 
+_REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled_regex(regex: str, flags: str) -> re.Pattern[str]:
+    combined = 0
+    for letter in flags:
+        combined |= _REGEX_FLAGS[letter]
+    return re.compile(regex, combined)
+
+
+def regex_search(regex: str, flags: str, value: str) -> bool:
+    """Does the regular expression find a match anywhere in `value`?"""
+    return _compiled_regex(regex, flags).search(value) is not None
+
+
+def fields_compare(value: str | None, other: str | None, how: str) -> bool:
+    """`fieldref`: `value` equals / starts with / ends with / contains `other`, ASCII
+    letters folded; false when either is null."""
+    if value is None or other is None:
+        return False
+    value, other = value.translate(_ASCII_FOLD), other.translate(_ASCII_FOLD)
+    if how == "equals":
+        return value == other
+    if how == "startswith":
+        return value.startswith(other)
+    if how == "endswith":
+        return value.endswith(other)
+    return other in value
+
+
 def number_equals(value: str | None, number: int | float) -> bool:
     """Decimal text equal to `number` (integers for integer numbers)."""
     if value is None:
@@ -283,6 +322,11 @@ def evaluate(
         pattern = patterns[node.pattern]
         value = get(pattern.field)
         return value is not None and wildcard_match(pattern.parts, value, pattern.cased)
+    if isinstance(node, RegexMatch):
+        value = get(node.field)
+        return value is not None and regex_search(node.regex, node.flags, value)
+    if isinstance(node, FieldEquals):
+        return fields_compare(get(node.field), get(node.other), node.how)
     if isinstance(node, NumberEquals):
         return number_equals(get(node.field), node.number)
     if isinstance(node, NumberCompare):

@@ -165,7 +165,7 @@ def test_rules_explain_exits_3_on_a_refused_rule(
         custom_rules,
         "RegexOnly",
         "category: process_creation",
-        "  sel:\n    CommandLine|re: 'a.*b'\n  condition: sel\n",
+        "  sel:\n    CommandLine|re: 'a(?=b)'\n  condition: sel\n",
     )
 
     code = main(["rules", "explain", "--rules", str(custom_rules), "--json"])

@@ -310,7 +310,7 @@ def test_rules_list_exits_3_on_a_refused_rule(
     rule.write_text(
         "title: R\nid: 5b0d7a55-0c53-4a8e-9d7e-0f5a3c2b1a09\nname: RegexOnly\n"
         "logsource: {category: process_creation}\n"
-        "detection:\n  sel:\n    CommandLine|re: 'a.*b'\n  condition: sel\n",
+        "detection:\n  sel:\n    CommandLine|re: 'a(?=b)'\n  condition: sel\n",
         encoding="utf-8",
     )
 

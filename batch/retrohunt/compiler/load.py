@@ -13,9 +13,11 @@ from typing import Any
 import yaml
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError
+from sigma.modifiers import SigmaUTF16Modifier, modifier_mapping
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import ValueListPlaceholderTransformation
 from sigma.rule import SigmaRule
+from sigma.types import SigmaString
 
 from retrohunt.compiler.lists import (
     PatternList,
@@ -31,6 +33,39 @@ PLAN_FORMAT = "retrohunt-plan-1"  # bump when the same rules would compile diffe
 RULE_SUFFIXES = (".yml", ".yaml")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ALLOWLIST_DIR = "allowlists"  # folders of allow-lists inside a rule pack, not rules
+
+
+class _EncodedString(SigmaString):
+    """A string whose encoded bytes are given (pySigma encodes every string as UTF-8)."""
+
+    def __init__(self, text: SigmaString, encoded: bytes) -> None:
+        super().__init__()
+        self.s = text.s
+        self.encoded = encoded
+
+    def __bytes__(self) -> bytes:
+        return self.encoded
+
+    def __len__(self) -> int:  # base64offset counts bytes
+        return len(self.encoded)
+
+
+class _UTF16Modifier(SigmaUTF16Modifier):
+    """Sigma's `utf16`: a byte order mark, then UTF-16LE. pySigma 1.5 writes the mark as a
+    character, which the `base64` modifiers then encode as UTF-8 (EF BB BF) instead of the
+    bytes FF FE."""
+
+    def modify(self, val: SigmaString) -> SigmaString:
+        text = super().modify(val)
+        if val.contains_special():
+            return text
+        return _EncodedString(text, b"\xff\xfe" + str(val).encode("utf-16-le"))
+
+
+# The Sigma specification names UTF-16 little-endian both `wide` and `utf16le`; pySigma 1.5
+# knows only the first.
+modifier_mapping.setdefault("utf16le", modifier_mapping["wide"])
+modifier_mapping["utf16"] = _UTF16Modifier
 
 
 def bundled_rules_dir() -> Path:

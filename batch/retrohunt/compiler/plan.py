@@ -81,6 +81,36 @@ class NumberCompare:
 
 
 @dataclass(frozen=True, slots=True)
+class RegexMatch:
+    """True when the regular expression `regex` finds a match in the field's value (Sigma's
+    `re`: a search, not anchored unless the expression says so). `flags` holds Sigma's
+    `i`, `m` and `s` modifiers. Null never matches."""
+
+    field: str
+    regex: str
+    flags: str = ""
+
+    @property
+    def expression(self) -> str:
+        """The regex with its flags inline, as the matcher and `rules explain` show it."""
+        return f"(?{self.flags}){self.regex}" if self.flags else self.regex
+
+
+FIELD_COMPARISONS = ("equals", "startswith", "endswith", "contains")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldEquals:
+    """Sigma's `fieldref`: the field's value equals (or starts with, ends with, contains:
+    `how`) the value of field `other` of the same event, ASCII letter case aside as for
+    every Sigma string; false when either is null."""
+
+    field: str
+    other: str
+    how: str = "equals"
+
+
+@dataclass(frozen=True, slots=True)
 class CidrMatch:
     """True when the field's value is an IP address inside `network` (IPv4 or IPv6 CIDR)."""
 
@@ -125,7 +155,17 @@ class Not:
     child: Node
 
 
-Leaf = StringMatch | NumberEquals | NumberCompare | CidrMatch | IsNull | Exists | Const
+Leaf = (
+    StringMatch
+    | RegexMatch
+    | FieldEquals
+    | NumberEquals
+    | NumberCompare
+    | CidrMatch
+    | IsNull
+    | Exists
+    | Const
+)
 Node = Leaf | And | Or | Not
 
 
@@ -170,8 +210,10 @@ def _fields(node: Node, patterns: tuple[StringPattern, ...]) -> list[str]:
         return _fields(node.child, patterns)
     if isinstance(node, StringMatch):
         return [patterns[node.pattern].field]
-    if isinstance(node, NumberEquals | NumberCompare | CidrMatch | IsNull | Exists):
+    if isinstance(node, RegexMatch | NumberEquals | NumberCompare | CidrMatch | IsNull | Exists):
         return [node.field]
+    if isinstance(node, FieldEquals):
+        return [node.field, node.other]
     return []
 
 

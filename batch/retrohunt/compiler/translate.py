@@ -30,6 +30,7 @@ from retrohunt.compiler.plan import (
     And,
     CidrMatch,
     Exists,
+    FieldEquals,
     IsNull,
     Node,
     Not,
@@ -37,20 +38,18 @@ from retrohunt.compiler.plan import (
     NumberEquals,
     Or,
     PatternId,
+    RegexMatch,
     StringMatch,
     StringPattern,
     ValuePart,
     Wildcard,
 )
 
-# Value types pySigma parses that this engine does not evaluate yet, with the name a rule
-# author knows them by.
+# Value types pySigma parses that this engine does not evaluate, with the name a rule author
+# knows them by. (`neq` reaches the compiler as a negated value, never as this type.)
 _UNSUPPORTED_VALUES: tuple[tuple[type, str], ...] = (
-    (SigmaRegularExpression, "re"),
-    (SigmaFieldReference, "fieldref"),
-    (SigmaCompareExpression, "neq"),
+    (SigmaCompareExpression, "comparison"),
     (SigmaQueryExpression, "query expression"),
-    (SigmaBool, "boolean value"),
 )
 
 
@@ -120,6 +119,18 @@ def _field_value(field: str, value: object, table: PatternTable) -> Node:
     if isinstance(value, SigmaString):
         parts = _string_parts(value)
         return StringMatch(table.intern(field, parts, isinstance(value, SigmaCasedString)))
+    if isinstance(value, SigmaBool):
+        # JSON true/false read as the text "true"/"false"; exporters that write the word
+        # as a string ("True") match too, as any Sigma string does, letter case aside.
+        word = "true" if value.boolean else "false"
+        return StringMatch(table.intern(field, (word,), False))
+    if isinstance(value, SigmaRegularExpression):
+        return _regex(field, value)
+    if isinstance(value, SigmaFieldReference):
+        how = {(False, False): "equals", (True, False): "startswith", (False, True): "endswith"}
+        return FieldEquals(
+            field, value.field, how.get((value.starts_with, value.ends_with), "contains")
+        )
     if isinstance(value, SigmaNumber):
         return NumberEquals(field, value.number)
     if isinstance(value, SigmaCompareExpression) and value.op.name in _COMPARISONS:
@@ -134,6 +145,19 @@ def _field_value(field: str, value: object, table: PatternTable) -> Node:
         if isinstance(value, kind):
             raise Unsupported(construct, f"value modifier or type '{construct}' is not supported")
     raise Unsupported(type(value).__name__, "value type not supported")
+
+
+def _regex(field: str, value: SigmaRegularExpression) -> RegexMatch:
+    """A Sigma `re` value, checked against the engine that runs it (Polars' regex engine,
+    which has no backtracking: back-references and look-around are refused here)."""
+    from retrohunt.match.predicates import regex_problem
+
+    flags = "".join(sorted(value.sigma_to_re_flag[flag] for flag in value.flags))
+    node = RegexMatch(field, str(value.regexp), flags)
+    problem = regex_problem(node.expression)
+    if problem is not None:
+        raise Unsupported("re", f"regular expression '{node.expression}' cannot run: {problem}")
+    return node
 
 
 def _string_parts(value: SigmaString) -> tuple[ValuePart, ...]:

@@ -11,12 +11,14 @@ from retrohunt.compiler.plan import (
     CidrMatch,
     Const,
     Exists,
+    FieldEquals,
     IsNull,
     Node,
     Not,
     NumberCompare,
     NumberEquals,
     Or,
+    RegexMatch,
     StringMatch,
     StringPattern,
 )
@@ -59,6 +61,10 @@ def _never(node: Node, hit_patterns: frozenset[int]) -> bool:
 def _leaf_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
     if isinstance(node, StringMatch):
         return pl.col(hit_column(node.pattern)) if node.pattern in hit_patterns else pl.lit(False)
+    if isinstance(node, RegexMatch):
+        return predicates.regex_search(node.field, node.expression)
+    if isinstance(node, FieldEquals):
+        return predicates.field_compare(node.field, node.other, node.how)
     if isinstance(node, NumberEquals):
         return predicates.number_equals(node.field, node.number)
     if isinstance(node, NumberCompare):
@@ -94,14 +100,15 @@ def typed_fields(conditions: Iterable[Node]) -> tuple[set[str], set[str]]:
 
 def evaluation_cost(node: Node) -> int:
     """A rough rank of what evaluating `node` costs per row: pattern hits and null tests are
-    column reads (0), numbers need text parsing (1), CIDR ranges address parsing (2)."""
+    column reads (0), numbers and field comparisons need text parsing (1), CIDR ranges
+    address parsing and regular expressions a text search (2)."""
     if isinstance(node, And | Or):
         return max((evaluation_cost(c) for c in node.children), default=0)
     if isinstance(node, Not):
         return evaluation_cost(node.child)
-    if isinstance(node, NumberEquals | NumberCompare):
+    if isinstance(node, NumberEquals | NumberCompare | FieldEquals):
         return 1
-    if isinstance(node, CidrMatch):
+    if isinstance(node, CidrMatch | RegexMatch):
         return 2
     return 0
 
@@ -122,6 +129,11 @@ def leaf_label(node: Node, patterns: Sequence[StringPattern]) -> str:
     if isinstance(node, StringMatch):
         pattern = patterns[node.pattern]
         return f"{pattern.field}: {pattern.display}"
+    if isinstance(node, RegexMatch):
+        return f"{node.field}|re: {node.expression}"
+    if isinstance(node, FieldEquals):
+        modifier = "" if node.how == "equals" else f"|{node.how}"
+        return f"{node.field}|fieldref{modifier}: {node.other}"
     if isinstance(node, NumberEquals):
         return f"{node.field}: {node.number}"
     if isinstance(node, NumberCompare):

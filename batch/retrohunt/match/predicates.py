@@ -1,4 +1,5 @@
-"""Typed predicates as Polars expressions: numbers, CIDR ranges (IPv4 and IPv6), null, exists."""
+"""Typed predicates as Polars expressions: numbers, CIDR ranges (IPv4 and IPv6), regular
+expressions, field references, null, exists."""
 
 from __future__ import annotations
 
@@ -105,6 +106,51 @@ def _ipv6_inside(text: str, network: ipaddress.IPv6Network) -> bool:
         return ipaddress.IPv6Address(text) in network
     except ValueError:
         return False
+
+
+def regex_problem(expression: str) -> str | None:
+    """Why Polars' regex engine cannot compile `expression` (None when it can).
+
+    The engine is Rust's `regex` crate: finite automata, linear in the text, no
+    backtracking; it refuses what needs backtracking (back-references, look-around).
+    """
+    try:
+        pl.Series([""]).str.contains(expression)
+    except pl.exceptions.PolarsError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = [line for line in lines if line.startswith("error:")]
+        return (detail or lines or ["invalid regular expression"])[-1].removeprefix("error: ")
+    return None
+
+
+def regex_search(column: str, expression: str) -> pl.Expr:
+    """The regular expression finds a match in the column's text (null: false)."""
+    return pl.col(column).str.contains(expression).fill_null(False)
+
+
+_UPPER = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+_LOWER = [letter.lower() for letter in _UPPER]
+
+
+def ascii_folded(column: str) -> pl.Expr:
+    """The column with ASCII capitals lowered (and nothing else: Sigma's string matching
+    folds ASCII letters only, as the Hyperscan matcher does)."""
+    return pl.col(column).str.replace_many(_UPPER, _LOWER)
+
+
+def field_compare(column: str, other: str, how: str) -> pl.Expr:
+    """`column|fieldref: other`: equal, or starts with / ends with / contains the other
+    field's value (`how`), ASCII letter case aside; false when either is null."""
+    value, reference = ascii_folded(column), ascii_folded(other)
+    if how == "equals":
+        compared = value == reference
+    elif how == "startswith":
+        compared = value.str.starts_with(reference)
+    elif how == "endswith":
+        compared = value.str.ends_with(reference)
+    else:
+        compared = value.str.contains(reference, literal=True)
+    return compared.fill_null(False)
 
 
 def is_null(column: str) -> pl.Expr:
