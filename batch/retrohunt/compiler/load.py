@@ -13,12 +13,14 @@ from typing import Any
 import yaml
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError
+from sigma.filters import SigmaFilter
 from sigma.modifiers import SigmaUTF16Modifier, modifier_mapping
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import ValueListPlaceholderTransformation
 from sigma.rule import SigmaRule
 from sigma.types import SigmaString
 
+from retrohunt.compiler.cache import load_plan, plan_key, store_plan
 from retrohunt.compiler.lists import (
     PatternList,
     find_value_lists,
@@ -29,7 +31,7 @@ from retrohunt.compiler.plan import CompiledRule, Plan, RefusedRule, rule_patter
 from retrohunt.compiler.translate import PatternTable, Unsupported, translate_rule
 from retrohunt.errors import InvalidRule, RulesNotFound
 
-PLAN_FORMAT = "retrohunt-plan-1"  # bump when the same rules would compile differently
+PLAN_FORMAT = "retrohunt-plan-2"  # bump when the same rules would compile differently
 RULE_SUFFIXES = (".yml", ".yaml")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ALLOWLIST_DIR = "allowlists"  # folders of allow-lists inside a rule pack, not rules
@@ -154,14 +156,9 @@ def compile_rules(
     roots = paths or ([] if patterns else [bundled_rules_dir()])
     files = find_rule_files(roots) if roots else []
     lists = find_value_lists(roots)
-    pipeline = _placeholder_pipeline(lists)
-    table = PatternTable()
-    compiled: list[CompiledRule] = []
-    refused: list[RefusedRule] = []
     digest = hashlib.sha256(PLAN_FORMAT.encode())
     if lists:
         digest.update(lists_digest(lists))
-    seen: dict[str, Path] = {}
     sources: list[tuple[Path, bytes | dict[str, Any]]] = []
     for path in files:
         try:
@@ -169,14 +166,50 @@ def compile_rules(
         except OSError as exc:
             raise RulesNotFound(f"{path}: cannot read: {exc.strerror or exc}") from exc
     sources += [(spec.path, spec.rule()) for spec in patterns]
-    for path, source in sources:
+    for _path, source in sources:
         if isinstance(source, bytes):
             digest.update(hashlib.sha256(source).digest())
-            outcomes = _compile_file(path, source, table, pipeline)
         else:
             digest.update(hashlib.sha256(json.dumps(source, sort_keys=True).encode()).digest())
-            outcomes = _compile_documents(path, [source], table, pipeline)
-        for outcome in outcomes:
+    key = plan_key(digest.hexdigest(), [path for path, _ in sources])
+    plan = load_plan(key)
+    if plan is None:
+        plan = _compile_sources(sources, lists, digest.hexdigest())
+        store_plan(key, plan)
+    if strict and plan.refused:
+        first = plan.refused[0]
+        raise InvalidRule(
+            first.message, path=first.path, rule=first.rule, construct=first.construct
+        )
+    return plan
+
+
+def _compile_sources(
+    sources: list[tuple[Path, bytes | dict[str, Any]]], lists: dict[str, Path], digest: str
+) -> Plan:
+    """Parse every source, apply the Sigma filters found among them to every rule, and
+    compile the rules (refusing, with the reason, those that cannot be)."""
+    pipeline = _placeholder_pipeline(lists)
+    parsed: list[tuple[Path, list[SigmaRule | RefusedRule]]] = []
+    filters: list[SigmaFilter] = []
+    for path, source in sources:
+        documents = _documents(path, source) if isinstance(source, bytes) else [source]
+        if isinstance(documents, RefusedRule):
+            parsed.append((path, [documents]))
+            continue
+        rules, found_filters = _parse_documents(path, documents)
+        parsed.append((path, rules))
+        filters += found_filters
+    table = PatternTable()
+    compiled: list[CompiledRule] = []
+    refused: list[RefusedRule] = []
+    seen: dict[str, Path] = {}
+    for path, rules in parsed:
+        for item in rules:
+            if isinstance(item, SigmaRule):
+                outcome = _compile_rule(path, _filtered(item, filters), table, pipeline)
+            else:
+                outcome = item
             if isinstance(outcome, CompiledRule) and outcome.rule_id in seen:
                 outcome = RefusedRule(
                     path,
@@ -185,22 +218,26 @@ def compile_rules(
                     f"duplicate rule id (first in {seen[outcome.rule_id]})",
                 )
             if isinstance(outcome, RefusedRule):
-                if strict:
-                    raise InvalidRule(
-                        outcome.message,
-                        path=outcome.path,
-                        rule=outcome.rule,
-                        construct=outcome.construct,
-                    )
                 refused.append(outcome)
             else:
                 seen[outcome.rule_id] = path
                 compiled.append(outcome)
-    plan = Plan(tuple(compiled), tuple(table.patterns), tuple(refused), digest.hexdigest())
-    return _without_unscannable(plan, strict)
+    plan = Plan(tuple(compiled), tuple(table.patterns), tuple(refused), digest)
+    return _without_unscannable(plan)
 
 
-def _without_unscannable(plan: Plan, strict: bool) -> Plan:
+def _filtered(rule: SigmaRule, filters: Sequence[SigmaFilter]) -> SigmaRule:
+    """The rule with every Sigma filter that names it (or its logsource) applied: pySigma
+    adds the filter's selections and `and (filter condition)` to the rule's condition."""
+    for sigma_filter in filters:
+        if not rule.errors:
+            applied = sigma_filter.apply_on_rule(rule)
+            assert isinstance(applied, SigmaRule)
+            rule = applied
+    return rule
+
+
+def _without_unscannable(plan: Plan) -> Plan:
     """Refuse the rules holding a value Hyperscan cannot compile (a pattern too long, say),
     so that one such rule does not stop the whole set."""
     from retrohunt.hyperscan_db import refused_patterns  # compiles the matcher's database
@@ -222,10 +259,6 @@ def _without_unscannable(plan: Plan, strict: bool) -> Plan:
             "pattern",
             f"Hyperscan cannot compile {pattern.field}='{pattern.display}': {refused[bad[0]]}",
         )
-        if strict:
-            raise InvalidRule(
-                refusal.message, path=refusal.path, rule=refusal.rule, construct=refusal.construct
-            )
         refusals.append(refusal)
     kept = subset_plan(plan, keep)
     return replace(kept, refused=(*plan.refused, *refusals))
@@ -244,48 +277,55 @@ def _placeholder_pipeline(lists: dict[str, Path]) -> ProcessingPipeline | None:
     )
 
 
-def _compile_file(
-    path: Path, text: bytes, table: PatternTable, pipeline: ProcessingPipeline | None = None
-) -> list[CompiledRule | RefusedRule]:
+def _documents(path: Path, text: bytes) -> list[Any] | RefusedRule:
+    """The YAML documents of a rule file, or its refusal."""
     try:
         # What SigmaCollection.from_yaml does, with libyaml's loader when it is there: the
         # pure-Python one takes a tenth of a second per handful of rules.
-        documents = list(yaml.load_all(text.decode("utf-8"), Loader=_YAML_LOADER))
+        return list(yaml.load_all(text.decode("utf-8"), Loader=_YAML_LOADER))
     except UnicodeDecodeError as exc:
-        return [RefusedRule(path, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        return RefusedRule(path, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return [RefusedRule(path, None, "yaml", f"YAML does not parse{where}: {problem}")]
-    return _compile_documents(path, documents, table, pipeline)
+        return RefusedRule(path, None, "yaml", f"YAML does not parse{where}: {problem}")
 
 
-def _compile_documents(
-    path: Path,
-    documents: list[Any],
-    table: PatternTable,
-    pipeline: ProcessingPipeline | None,
-) -> list[CompiledRule | RefusedRule]:
+def _parse_documents(
+    path: Path, documents: list[Any]
+) -> tuple[list[SigmaRule | RefusedRule], list[SigmaFilter]]:
+    """The file's rules (or their refusals) and its Sigma filters, in file order."""
     try:
-        collection = SigmaCollection.from_dicts(documents, collect_errors=True)
+        collection = SigmaCollection.from_dicts(
+            documents, collect_errors=True, collect_filters=True
+        )
     except SigmaError as exc:
-        return [RefusedRule(path, None, None, f"not a Sigma rule file: {exc}")]
-    outcomes: list[CompiledRule | RefusedRule] = []
+        return [RefusedRule(path, None, None, f"not a Sigma rule file: {exc}")], []
+    outcomes: list[SigmaRule | RefusedRule] = []
+    filters: list[SigmaFilter] = []
     # pySigma reports a rule's errors on the rule and again on the collection: report the
     # collection's own only when no rule carries them.
-    rule_errors = {str(e) for rule in collection.rules for e in getattr(rule, "errors", [])}
+    members = [*collection.rules, *collection.filters]
+    rule_errors = {str(e) for rule in members for e in getattr(rule, "errors", [])}
     for error in getattr(collection, "errors", []):
         if str(error) not in rule_errors:
             outcomes.append(RefusedRule(path, None, _construct(error), f"does not parse: {error}"))
+    for sigma_filter in collection.filters:
+        if sigma_filter.errors:
+            label = sigma_filter.name or sigma_filter.title
+            error = sigma_filter.errors[0]
+            outcomes.append(RefusedRule(path, label, "filter", f"filter does not parse: {error}"))
+        else:
+            filters.append(sigma_filter)
     for rule in collection.rules:
         if isinstance(rule, SigmaRule):
-            outcomes.append(_compile_rule(path, rule, table, pipeline))
+            outcomes.append(rule)
         else:
-            label = getattr(rule, "name", None) or getattr(rule, "title", None)
+            other: str | None = getattr(rule, "name", None) or getattr(rule, "title", None)
             kind = type(rule).__name__
-            outcomes.append(RefusedRule(path, label, kind, f"{kind} is not supported yet"))
-    return outcomes
+            outcomes.append(RefusedRule(path, other, kind, f"{kind} is not supported yet"))
+    return outcomes, filters
 
 
 def _compile_rule(
