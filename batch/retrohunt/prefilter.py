@@ -19,8 +19,11 @@ line decides what a condition may demand:
   value, a field filled from another event by the process join) demands nothing on lines
   that may receive it.
 
-A rule left with no condition falls back to its event types (the source's literal event
-names of the rule's category); with none of those either, every line is a candidate.
+A rule left with no condition falls back to its event types (those its category admits on
+each source): a literal event name, or an event id under the key it is read from in any
+spelling that reads as it (`event_id_atoms`), with the channel of a Windows event type and
+the word a source is recognised by (Sysmon's); with none of those either, every line is a
+candidate.
 Lines that do not look like one JSON object, or hold invalid UTF-8, are candidates too, so
 bad lines are quarantined and counted whether the prefilter is on or off.
 """
@@ -62,7 +65,6 @@ from retrohunt.parse import LineBatch
 from retrohunt.regex_literals import Every, Required, Text, required_literals
 from retrohunt.sources.base import Source
 from retrohunt.sources.paths import steps
-from retrohunt.sources.taxonomy import TAXONOMY
 
 MIN_FRAGMENT = 3
 """Literal fragments shorter than this (in bytes) demand nothing: too common to help."""
@@ -217,6 +219,49 @@ def event_type_atom(name: str) -> Atom:
     return Atom(b'"' + body + b'"', False, f'"{name}"')
 
 
+# ASCII letters with a case variant outside ASCII (Unicode simple case folding): LONG S and
+# the KELVIN SIGN, in UTF-8. A caseless regular expression matches them; Hyperscan's
+# caseless flag does not.
+_FOLDED = {"s": "\u017f", "k": "\u212a"}
+
+
+def word_atom(word: str) -> Atom:
+    """An ASCII word in any case, as a Unicode-aware `(?i)` regular expression finds it
+    (`ſ` is an `s`, the Kelvin sign a `k`), in a JSON string."""
+    parts = []
+    for char in word:
+        other = _FOLDED.get(char.lower())
+        body = literal_atom(char, cased=False).expression
+        if other:
+            body = b"(?:%s|%s)" % (body, b"".join(b"\\x%02x" % b for b in other.encode()))
+        parts.append(body)
+    return Atom(b"".join(parts), True, f"{word} (any case)")
+
+
+_WS = rb"[ \t\r]*"
+
+
+def event_id_atoms(key: str, number: str) -> tuple[Atom, ...]:
+    """`key` holding the event id `number` (ASCII digits) in any spelling that reads as it:
+    the number or the string (`"EventID":1`, `"EventID": "1"`), a number written with a
+    point or an exponent (`1.0`, `10e-1`: Polars renders it "1"), or an object whose
+    `#text` member is the number (evtx_dump `{"#attributes": {…}, "#text": 1}`, xmltodict
+    `{"@Qualifiers": "", "#text": "1"}`, also inside a string, quotes escaped), as
+    `Source.element_text` reads it. Atoms over-approximate: the `#text` may be another's."""
+    name = b'"' + literal_atom(key, cased=True).expression + b'"' + _WS + b":" + _WS
+    digits = number.encode("ascii")
+    text = rb'#text\\?"' + _WS + b":" + _WS
+    return (
+        Atom(name + b'"?' + digits + b"[^0-9]", False, f'"{key}": {number}'),
+        Atom(name + rb"-?[0-9]+[.eE]", False, f'"{key}": a non-integer number'),
+        Atom(
+            name + rb'"?\{[^\n]*' + text + rb'(?:(?:\\?")?' + digits + rb"[^0-9]|-?[0-9]+[.eE])",
+            False,
+            f'"{key}": {{… "#text": {number}}}',
+        ),
+    )
+
+
 ESCAPE = Atom(_ESCAPE, False, "a \\uXXXX escape")
 BAD_START = Atom(_BAD_START, False, "a line not starting with '{'")
 BAD_END = Atom(_BAD_END, False, "a line not ending with '}'")
@@ -344,10 +389,14 @@ class _Deriver:
         return ALWAYS
 
     def _odd(self, field: str) -> Condition:
-        """The field holds a number whose rendering may have digits its text lacks."""
+        """The field holds a number whose rendering may have digits its text lacks (under
+        any key a source reads the field from: mapped, fallback or scoped natives; values
+        of name/value pairs are strings only)."""
         keys: set[str] = set()
         for source in self.sources:
-            for native in source.fields.get(field, ()) if field in TAXONOMY else (field,):
+            natives = [*source.natives(field).names]
+            natives += [n for scope in source.scopes for n in scope.fields.get(field, ())]
+            for native in natives:
                 keys.add(native)  # a flat key may hold dots itself
                 keys.add(steps(native)[-1][0])
         return any_of(self.atoms.has(odd_number_atom(key)) for key in sorted(keys) if key)
@@ -359,17 +408,43 @@ class _Deriver:
         return ALWAYS
 
     def event_types(self, rule: CompiledRule) -> Condition:
-        """The rule's fallback: one of its category's event types appears in the line."""
+        """The rule's fallback: one of the event types its category admits on some source
+        (`Source.types_of`) appears in the line."""
         if rule.category is None:
             return ALWAYS
         demands: list[Condition] = []
         for source in self.sources:
-            names = [t for t, c in source.categories.items() if c == rule.category]
-            for name in names:
-                if len(name) < MIN_FRAGMENT or set(name) & _SPLIT:
-                    return ALWAYS  # e.g. Sysmon's EventID 1: no useful text
-                demands.append(self.atoms.has(event_type_atom(name)))
+            for name in source.types_of(rule.category):
+                demand = self._event_type(source, name)
+                if demand == ALWAYS:
+                    return ALWAYS
+                demands.append(demand)
         return any_of(demands)
+
+    def _event_type(self, source: Source, name: str) -> Condition:
+        """A line whose event (of `source`) has the event type `name`: its text as a whole
+        string; an id of digits under one of the event type's keys (`event_id_atoms`); with
+        `event_type_prefix`, the prefix (a channel) as a whole string as well; with a
+        `recognise_pattern` that is one word of any case (Sysmon's), that word."""
+        demands: list[Condition] = []
+        recognised = re.fullmatch(r"\(\?i\)([A-Za-z0-9]{3,})", source.recognise_pattern or "")
+        if source.recognise and recognised:
+            # The source claims only lines whose recognising value holds this word.
+            demands.append(self.atoms.has(word_atom(recognised[1])))
+        if source.event_type_prefix:
+            prefix, colon, name = name.rpartition(":")
+            if not colon or not prefix:
+                return ALWAYS
+            demands.append(self.atoms.has(event_type_atom(prefix)))
+        if name.isascii() and name.isdigit():
+            keys = {k for n in source.event_type for k in (n, steps(n)[-1][0]) if k}
+            atoms = [a for key in sorted(keys) for a in event_id_atoms(key, name)]
+            demands.append(any_of(self.atoms.has(a) for a in atoms))
+        elif len(name) >= MIN_FRAGMENT and not set(name) & _SPLIT:
+            demands.append(self.atoms.has(event_type_atom(name)))
+        else:
+            return ALWAYS  # no useful text
+        return all_of(demands)
 
 
 # --- the compiled prefilter -----------------------------------------------------------------

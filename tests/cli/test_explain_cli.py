@@ -101,10 +101,11 @@ def test_explain_every_mode_and_join_effect(custom_rules: Path) -> None:
     rules = by_name(explain(plan).rules)
     falcon = by_name(explain(plan, "falcon").rules)
 
-    # Falcon names its network events; Sysmon's EventID 3 gives no text to look for.
+    # Falcon names its network events; Sysmon's are EventID 3 as a key-anchored number.
     assert falcon["PortOnly"].mode == EVENT_TYPES
     assert '"NetworkConnectIP4"' in falcon["PortOnly"].atoms
-    assert rules["PortOnly"].mode == EVERY_LINE
+    assert rules["PortOnly"].mode == EVENT_TYPES
+    assert '"EventID": 3' in rules["PortOnly"].atoms
     assert rules["AnyProcess"].mode == EVERY_LINE
     assert rules["AnyProcess"].atoms == ()
     assert rules["CurlTalks"].join == JOIN_RAISES

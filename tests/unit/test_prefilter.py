@@ -410,7 +410,8 @@ def test_a_rule_with_no_text_falls_back_to_its_event_types(tmp_path: Path) -> No
         # … no category at all: no event types to fall back to.
         Anything=({"product": "windows"}, {"sel": {"User|exists": True}, "condition": "sel"}),
     )
-    # Falcon names its network events; Sysmon's are EventID 3, no text to look for.
+    # Falcon names its network events; Sysmon's are EventID 3 (a key-anchored number) and
+    # Windows event logs' Sysmon channel with EventID 3.
     falcon_only = build_prefilter(plan, FALCON)
     assert {f.rule: f.mode for f in falcon_only.rules} == {
         "Outbound": "event types",
@@ -419,8 +420,8 @@ def test_a_rule_with_no_text_falls_back_to_its_event_types(tmp_path: Path) -> No
     }
     every = build_prefilter(plan, ALL_SOURCES)
     assert {f.rule: f.mode for f in every.rules} == {
-        "Outbound": "every line",
-        "HighPort": "every line",
+        "Outbound": "event types",
+        "HighPort": "event types",
         "Anything": "every line",
     }
     without_anything = plan_of(

@@ -17,9 +17,10 @@ from rich.table import Table
 from retrohunt.cli.errors import EXIT_ALERTS, EXIT_INPUT, EXIT_OK
 from retrohunt.cli.options import PATTERNS, parse_patterns
 from retrohunt.cli.render import rule_counts_table, stderr, stdout
+from retrohunt.cli.sources import SOURCE_HELP, source_option
 from retrohunt.context import DEFAULT_HORIZON
 from retrohunt.hunt import HuntOptions, HuntProgress, HuntProgressCallback, HuntResult, hunt
-from retrohunt.sources import SOURCES
+from retrohunt.sources import AUTO
 from retrohunt.store import as_location
 
 HELP = """Hunt every archive under ROOT that has not been hunted with these rules yet.
@@ -88,12 +89,7 @@ def hunt_command(
     allowlists: list[Path] = typer.Option(
         [], "--allowlist", "-a", help="Allow-list YAML (repeatable): matches are suppressed."
     ),
-    source: str | None = typer.Option(
-        None,
-        "--source",
-        help=f"Treat every event as this source ({', '.join(SOURCES)}) instead of "
-        "recognising each line.",
-    ),
+    source: str = typer.Option(AUTO, "--source", help=SOURCE_HELP),
     no_prefilter: bool = typer.Option(
         False, "--no-prefilter", help="Parse every line (same alerts, slower)."
     ),
@@ -115,8 +111,7 @@ def hunt_command(
     ),
 ) -> int:
     """Hunt a tree of archives (see HELP)."""
-    if source is not None and source not in SOURCES:
-        raise typer.BadParameter(f"must be one of {', '.join(SOURCES)}", param_hint="--source")
+    forced = source_option(source)
     if since and until and since > until:
         raise typer.BadParameter("--since is after --until", param_hint="--since")
     if force and (only_new or retry_failed):
@@ -137,7 +132,7 @@ def hunt_command(
         force=force,
         only_new=only_new,
         retry_failed=retry_failed,
-        source=source,
+        source=forced,
         prefilter=not no_prefilter,
         process_join=not no_process_join,
         process_horizon=dt.timedelta(days=process_horizon),

@@ -22,10 +22,11 @@ from retrohunt.cli.render import (
     stdout,
     summary_table,
 )
+from retrohunt.cli.sources import SOURCE_HELP, source_option
 from retrohunt.compiler import compile_rules
 from retrohunt.context import DEFAULT_HORIZON
 from retrohunt.scan import ScanOptions, ScanResult, scan
-from retrohunt.sources import SOURCES
+from retrohunt.sources import AUTO
 
 HELP = """Scan one or more archives with Sigma rules and write Parquet alerts.
 
@@ -71,12 +72,7 @@ def scan_command(
         help="Labels file (JSON Lines: line → expected rules) to report precision and recall "
         "against; one archive only.",
     ),
-    source: str | None = typer.Option(
-        None,
-        "--source",
-        help="Treat every event as this source instead of recognising each line "
-        f"({', '.join(SOURCES)}).",
-    ),
+    source: str = typer.Option(AUTO, "--source", help=SOURCE_HELP),
     no_prefilter: bool = typer.Option(
         False,
         "--no-prefilter",
@@ -105,8 +101,7 @@ def scan_command(
     ),
 ) -> int:
     """Scan archives (see HELP)."""
-    if source is not None and source not in SOURCES:
-        raise typer.BadParameter(f"must be one of {', '.join(SOURCES)}", param_hint="--source")
+    forced = source_option(source)
     if labels is not None and len(archives) != 1:
         raise typer.BadParameter("labels describe one archive; scan one", param_hint="--labels")
     horizon = _horizon(process_horizon, process_table, no_process_join)
@@ -121,7 +116,7 @@ def scan_command(
         patterns=pattern_lists,
         strict=strict,
         chunk_size=chunk_mb << 20,
-        source=source,
+        source=forced,
         allowlists=tuple(allowlists),
         labels=labels,
         prefilter=not no_prefilter,

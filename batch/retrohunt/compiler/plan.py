@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import enum
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 PatternId = int  # index into Plan.patterns
+
+KEYWORD_FIELD = "_rh_text"
+"""The field a Sigma keyword (a value without a field) is searched in: the event's line as
+text, with the escapes of its JSON strings decoded (`retrohunt.parse.event_text`)."""
 
 
 class Wildcard(enum.Enum):
@@ -190,11 +194,22 @@ class CompiledRule:
         """(category, product, service); None means "any"."""
         return (self.category, self.product, self.service)
 
-    def applies_to(self, category: str | None, product: str | None, service: str | None) -> bool:
-        """Does the rule's logsource admit an event of this category, product and service?"""
+    def applies_to(
+        self,
+        categories: str | Collection[str] | None,
+        product: str | None,
+        service: str | None,
+    ) -> bool:
+        """Does the rule's logsource admit an event of these categories (every category
+        admitting its event type: Sysmon's 13 is registry_set and registry_event), product
+        and service?"""
+        if isinstance(categories, str):
+            categories = (categories,)
+        if self.category is not None and self.category not in (categories or ()):
+            return False
         return all(
             wanted is None or wanted == actual
-            for wanted, actual in zip(self.logsource, (category, product, service), strict=True)
+            for wanted, actual in ((self.product, product), (self.service, service))
         )
 
     @property

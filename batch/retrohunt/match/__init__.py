@@ -16,13 +16,13 @@ from retrohunt.match.conditions import (
 )
 from retrohunt.match.predicates import derived_columns
 from retrohunt.match.regex_baseline import regex_hits
-from retrohunt.sources.taxonomy import CATEGORY, PRODUCT, SERVICE, SOURCE
+from retrohunt.sources.taxonomy import ADMITTED, CATEGORY, PRODUCT, SERVICE, SOURCE
 
 CATEGORY_COLUMN = CATEGORY
 PRODUCT_COLUMN = PRODUCT
 SERVICE_COLUMN = SERVICE
 SOURCE_COLUMN = SOURCE
-LOGSOURCE_COLUMNS = (CATEGORY, PRODUCT, SERVICE)
+LOGSOURCE_COLUMNS = (ADMITTED, PRODUCT, SERVICE)
 ROW_COLUMN = "_rh_row"
 RULE_COLUMN = "_rh_rule"
 
@@ -38,7 +38,7 @@ def match_frame(
 ) -> pl.DataFrame:
     """Return one row per (event row, rule) that fires: `_rh_row`, `_rh_rule`, `matched`.
 
-    `frame` holds normalised events (`sources.normalise`: source, logsource category,
+    `frame` holds normalised events (`sources.normalise`: source, logsource categories,
     product and service columns); fields a rule reads that the frame lacks are treated as
     null. `_rh_rule` indexes `plan.rules`.
 
@@ -54,7 +54,7 @@ def match_frame(
     # Only what the conditions read travels on: filtering a wide frame copies every column.
     prepared = frame.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW_COLUMN),
-        pl.col(SOURCE_COLUMN, CATEGORY_COLUMN, PRODUCT_COLUMN, SERVICE_COLUMN),
+        pl.col(SOURCE_COLUMN, *LOGSOURCE_COLUMNS),
         *(pl.col(name) for name in sorted(plan.fields() - set(missing))),
         *(pl.lit(None, dtype=pl.String).alias(name) for name in missing),
         *(pl.Series(hit_column(pid), mask) for pid, mask in hits.items()),
@@ -74,12 +74,18 @@ def match_frame(
 
 
 def _admits(logsource: tuple[str | None, str | None, str | None]) -> pl.Expr:
-    """Rows whose category, product and service the logsource admits (None: any).
+    """Rows whose categories, product and service the logsource admits (None: any).
 
-    An unrecognised row has no source and never matches, whatever the logsource.
+    A category admits every event type a source maps to it (`Source.types_of`): the row's
+    `_rh_categories` lists them all, so Sysmon's event 13 is admitted by registry_set and
+    registry_event rules alike. An unrecognised row has no source and never matches,
+    whatever the logsource.
     """
+    category, product, service = logsource
     tests = [pl.col(SOURCE_COLUMN).is_not_null()]
-    for wanted, column in zip(logsource, LOGSOURCE_COLUMNS, strict=True):
+    if category is not None:
+        tests.append(pl.col(ADMITTED).list.contains(category).fill_null(False))
+    for wanted, column in ((product, PRODUCT), (service, SERVICE)):
         if wanted is not None:
             tests.append((pl.col(column) == wanted).fill_null(False))
     return pl.all_horizontal(tests)

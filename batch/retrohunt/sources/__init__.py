@@ -12,10 +12,12 @@ import polars as pl
 from retrohunt.sources.base import Source
 from retrohunt.sources.cloudtrail import CLOUDTRAIL
 from retrohunt.sources.falcon import FALCON
-from retrohunt.sources.paths import column, is_nested, schema_for
+from retrohunt.sources.paths import schema_for
 from retrohunt.sources.sysmon import SYSMON
 from retrohunt.sources.taxonomy import (
+    ADMITTED,
     CATEGORY,
+    ENGINE_PREFIX,
     EVENT_TIME,
     EVENT_TYPE,
     HOST,
@@ -25,17 +27,25 @@ from retrohunt.sources.taxonomy import (
     TAXONOMY,
 )
 from retrohunt.sources.timestamps import UTC_MICROS
+from retrohunt.sources.winevt import WINEVT
 
-SOURCES: dict[str, Source] = {source.name: source for source in (FALCON, SYSMON, CLOUDTRAIL)}
+# Order matters: a line belongs to the first source that recognises it.
+SOURCES: dict[str, Source] = {
+    source.name: source for source in (FALCON, SYSMON, WINEVT, CLOUDTRAIL)
+}
+
+AUTO = "auto"
+"""The `--source` value meaning "recognise each line" (the default)."""
 
 
 def select_sources(forced: str | None = None) -> list[Source]:
-    """All sources, each recognising its own lines; or only `forced`, claiming every line.
+    """All sources, each recognising its own lines (`forced` None or "auto"); or only
+    `forced`, claiming every line.
 
     Raises:
         KeyError: `forced` is not a source name.
     """
-    if forced is None:
+    if forced is None or forced == AUTO:
         return list(SOURCES.values())
     return [replace(SOURCES[forced], recognise=(), recognise_pattern=None)]
 
@@ -43,26 +53,24 @@ def select_sources(forced: str | None = None) -> list[Source]:
 def raw_schema(
     sources: Sequence[Source], rule_fields: Iterable[str], *, full: bool = False
 ) -> dict[str, pl.DataType]:
-    """Native fields to read from each line, all as text.
+    """Native fields to read from each line, all as text, in one nested schema.
 
     By default only what the rules' fields map from (reading fewer columns is most of what
-    parsing costs); with `full`, every native field the sources map, for describing alerts.
-    Rule fields outside the taxonomy are read under their own name (a rule may test a
-    native field directly).
+    parsing costs); with `full`, every native field the sources map too, for describing
+    alerts. A rule field a source does not map is read where that source keeps such fields
+    (`Source.fallback`: the top level, Winlogbeat's event_data, Windows' EventData …).
     """
     rule_fields = set(rule_fields)
-    names: set[str] = set()
-    for source in sources:
-        names |= source.raw_columns(None if full else rule_fields)
-    names |= {f for f in rule_fields if f not in TAXONOMY}
-    schema = schema_for(names)
+
+    def natives(source: Source) -> frozenset[str]:
+        found = source.raw_columns(rule_fields)
+        return found | source.raw_columns(None) if full else found
+
+    schema = schema_for(frozenset().union(*(natives(s) for s in sources)))
     for source in sources:
         if source.envelope:
             # The envelope's events have the same fields, one level down.
-            inner = schema_for(
-                source.raw_columns(None if full else rule_fields)
-                | {f for f in rule_fields if f not in TAXONOMY}
-            )
+            inner = schema_for(natives(source))
             schema[source.envelope] = pl.List(pl.Struct(inner))
     return schema
 
@@ -70,24 +78,33 @@ def raw_schema(
 def normalise(
     frame: pl.LazyFrame, sources: Sequence[Source], fields: Iterable[str] | None = None
 ) -> pl.LazyFrame:
-    """Add taxonomy columns (only `fields`, default all) and what matching needs: source,
-    logsource category, product and service, and event type.
+    """Add field columns (`fields`, default the taxonomy's) and what matching needs:
+    source, logsource categories, product and service, and event type.
 
     A row belongs to the first source that recognises it, and only that source's mapping
     applies to it; rows no source recognises keep null engine columns, so no rule applies.
     """
-    wanted = TAXONOMY if fields is None else [f for f in TAXONOMY if f in set(fields)]
-    present = set(frame.collect_schema().names())
-    # Rule fields outside the taxonomy that reach into nested JSON become plain columns.
-    nested = [f for f in fields or () if f not in TAXONOMY and is_nested(f)]
+    # The engine's own fields (a keyword's line text) are columns already.
+    wanted = (
+        list(TAXONOMY)
+        if fields is None
+        else sorted(f for f in set(fields) if not f.startswith(ENGINE_PREFIX))
+    )
+    # Nested columns are read through their dotted natives (a rule field named like a
+    # nested root reads null rather than a struct).
+    present = {
+        name
+        for name, dtype in frame.collect_schema().items()
+        if not isinstance(dtype, pl.Struct | pl.List)
+    }
     recognised = pl.coalesce([pl.when(s.detect()).then(pl.lit(s.name)) for s in sources])
     return frame.with_columns(recognised.alias(SOURCE)).with_columns(
-        *(column(name).alias(name) for name in nested),
         *(
             _per_source(sources, partial(Source.field, name=name, present=present)).alias(name)
             for name in wanted
         ),
         _per_source(sources, Source.category).alias(CATEGORY),
+        _per_source(sources, Source.categories_value).alias(ADMITTED),
         _per_source(sources, Source.product_value).alias(PRODUCT),
         _per_source(sources, Source.service_value).alias(SERVICE),
         _per_source(sources, Source.event_type_value).alias(EVENT_TYPE),
@@ -106,19 +123,44 @@ def event_context(sources: Sequence[Source]) -> list[pl.Expr]:
     ]
 
 
+_NULL = pl.lit(None, dtype=pl.String)
+
+
 def _per_source(sources: Sequence[Source], expr_of: Callable[[Source], pl.Expr]) -> pl.Expr:
     """`expr_of(source)` on the rows that source claimed (`_rh_source`), null elsewhere.
 
     A when/then chain on the recognised source, not a coalesce over sources: a value the
     claiming source lacks must stay null rather than fall through to another source's
-    mapping of the same line.
+    mapping of the same line. Sources with the same expression share one branch (a rule
+    field read at the top level on Falcon and CloudTrail alike is computed once).
     """
-    first, *rest = sources
-    chain: Any = pl.when(pl.col(SOURCE) == first.name).then(expr_of(first))
-    for source in rest:
-        chain = chain.when(pl.col(SOURCE) == source.name).then(expr_of(source))
-    expr: pl.Expr = chain
-    return expr
+    branches: list[tuple[list[str], pl.Expr]] = []
+    for source in sources:
+        expr = expr_of(source)
+        if expr.meta.eq(_NULL):  # null anyway
+            continue
+        for names, known in branches:
+            if known.meta.eq(expr):
+                names.append(source.name)
+                break
+        else:
+            branches.append(([source.name], expr))
+    if not branches:
+        return _NULL
+    chain: Any = pl
+    for names, expr in branches:
+        claimed = pl.col(SOURCE) == names[0] if len(names) == 1 else pl.col(SOURCE).is_in(names)
+        chain = chain.when(claimed).then(expr)
+    result: pl.Expr = chain
+    return result
 
 
-__all__ = ["SOURCES", "Source", "event_context", "normalise", "raw_schema", "select_sources"]
+__all__ = [
+    "AUTO",
+    "SOURCES",
+    "Source",
+    "event_context",
+    "normalise",
+    "raw_schema",
+    "select_sources",
+]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from retrohunt.compiler.plan import KEYWORD_FIELD
 from retrohunt.parse import LINE_COLUMN, OFFSET_COLUMN
 from retrohunt.sources.base import Source
 from retrohunt.sources.taxonomy import RECORD
@@ -34,8 +35,8 @@ def expand_envelopes(frame: pl.DataFrame, sources: Sequence[Source]) -> pl.DataF
         assert isinstance(inner, pl.List) and isinstance(inner.inner, pl.Struct)
         names = [f.name for f in inner.inner.fields]
         # A wrapped event is all there is: the envelope line's own other fields are not part
-        # of it (only the line's provenance is).
-        keep = {*names, LINE_COLUMN, OFFSET_COLUMN, RECORD}
+        # of it (only the line's provenance is, and its text for keyword searches).
+        keep = {*names, LINE_COLUMN, OFFSET_COLUMN, RECORD, KEYWORD_FIELD}
         others = [c for c in plain.columns if c not in keep]
         events = (
             wrapped.with_columns(

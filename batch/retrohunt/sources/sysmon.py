@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from retrohunt.sources.base import Source
+from retrohunt.sources.pipelines import most_specific, sysmon_event_ids
+
+# pySigma's Sysmon pipeline: category → event ids (registry_event is 12, 13 and 14 …).
+_EVENT_IDS = sysmon_event_ids()
 
 SYSMON = Source(
     name="sysmon",
@@ -12,11 +16,15 @@ SYSMON = Source(
     recognise=("Channel", "SourceName", "winlog.channel", "winlog.provider_name"),
     recognise_pattern="(?i)sysmon",
     event_type=("EventID", "winlog.event_id"),
-    categories={"1": "process_creation", "3": "network_connection", "22": "dns_query"},
+    categories=most_specific(_EVENT_IDS),
+    category_types=_EVENT_IDS,
     product="windows",
     product_field=("Channel", "winlog.channel"),
     products={"Linux-Sysmon/Operational": "linux"},
     service="sysmon",
+    # A field the source does not map: the key of that name, flat or under Winlogbeat's
+    # event_data (TargetFilename, TargetObject, OriginalFileName …).
+    fallback=("", "winlog.event_data."),
     fields={
         # Sysmon already speaks the Sigma taxonomy; container processes on Linux keep their
         # runtime parent (/usr/bin/containerd-shim-runc-v2, /usr/bin/runc) in ParentImage.

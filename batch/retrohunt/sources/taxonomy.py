@@ -30,9 +30,15 @@ TAXONOMY: dict[str, str] = {
     "CloudAccount": "cloud account the call was made in (CloudTrail recipientAccountId)",
 }
 
-# Engine columns carried next to the taxonomy (private prefix: dropped before the sink).
+# Engine columns carried next to the taxonomy (private prefix: dropped before the sink). A
+# rule field with this prefix is one the engine computes itself (a keyword's line text):
+# read as is, never mapped by a source.
+ENGINE_PREFIX = "_rh_"
 SOURCE = "_rh_source"
 CATEGORY = "_rh_category"  # Sigma logsource category: process_creation, network_connection …
+# Every category admitting the event (a list: Sysmon 13 is registry_set and registry_event);
+# CATEGORY is the most specific of them, for alerts.
+ADMITTED = "_rh_categories"
 PRODUCT = "_rh_product"  # Sigma logsource product: windows, linux, macos, aws …
 SERVICE = "_rh_service"  # Sigma logsource service: sysmon, cloudtrail …
 EVENT_TYPE = "_rh_event_type"  # the source's own event name, e.g. ProcessRollup2
