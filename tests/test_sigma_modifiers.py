@@ -33,7 +33,20 @@ def b64(text: str, encoding: str = "utf-8") -> str:
 
 
 # (case id, detection selection, [(event fields, should alert)])
-CASES: list[tuple[str, dict[str, Any], list[tuple[dict[str, Any], bool]]]] = [
+CASES: list[tuple[str, Any, list[tuple[dict[str, Any], bool]]]] = [
+    (
+        "keywords",
+        ["Invoke-Mimikatz", "sekurlsa::*passwords", 4625, "Kärnten"],
+        [
+            ({"ScriptBlockText": "iex; invoke-mimikatz -DumpCreds"}, True),
+            ({"CommandLine": 'm.exe "sekurlsa::logonpasswords" exit'}, True),
+            ({"Payload": "C:\\Temp\\Invoke-Mimikatz.ps1"}, True),  # JSON escapes decoded
+            ({"Site": "K\u00e4rnten"}, True),  # json.dumps writes it as K\\u00e4rnten
+            ({"Status": 4625}, True),  # a number keyword matches the number as written
+            ({"CommandLine": "sekurlsa::logon"}, False),
+            ({"CommandLine": "Invoke Mimikatz"}, False),
+        ],
+    ),
     (
         "contains-startswith-endswith",
         {"CommandLine|contains": "-enc", "Image|endswith": "\\powershell.exe"},

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -10,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from retrohunt.archive import Chunk
+from retrohunt.compiler.plan import KEYWORD_FIELD
 from retrohunt.sources.paths import nested_roots
 
 LINE_COLUMN = "_rh_line"
@@ -155,8 +158,47 @@ def _parse(
     if frame is not None:
         nonempty = np.flatnonzero(ends > starts)
         if frame.height == len(nonempty):
+            frame = _with_text(frame, schema, data, starts, ends, nonempty)
             return ParsedChunk(_with_provenance(frame, numbers, offsets, nonempty), len(nonempty))
     return _parse_line_by_line(data, schema, starts, ends, numbers, offsets)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def event_text(line: bytes) -> str:
+    """The text a Sigma keyword is searched in: the line as UTF-8, with the escapes of its
+    JSON strings decoded (`\\\\` is one backslash, `\\u00e9` is é); keys, numbers and
+    punctuation stay as written."""
+    text = line.decode("utf-8", errors="replace")
+    if "\\" not in text:
+        return text
+    return _JSON_STRING.sub(_decoded, text)
+
+
+def _decoded(token: re.Match[str]) -> str:
+    try:
+        return '"' + str(json.loads(token[0])) + '"'
+    except ValueError:  # not a valid JSON string: left as written
+        return token[0]
+
+
+def _with_text(
+    frame: pl.DataFrame,
+    schema: Mapping[str, pl.DataType],
+    data: bytes,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    rows: np.ndarray,
+) -> pl.DataFrame:
+    """Add the keyword text of each row's line when the rules search keywords."""
+    if KEYWORD_FIELD not in schema:
+        return frame
+    texts = [
+        event_text(data[s:e])
+        for s, e in zip(starts[rows].tolist(), ends[rows].tolist(), strict=True)
+    ]
+    return frame.with_columns(pl.Series(KEYWORD_FIELD, texts, dtype=pl.String))
 
 
 def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -227,6 +269,7 @@ def _parse_line_by_line(
     ]
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
     good_rows = np.asarray([rows[i] for i in good], dtype=np.int64)
+    frame = _with_text(frame, schema, data, starts, ends, good_rows)
     return ParsedChunk(
         _with_provenance(frame, numbers, offsets, good_rows),
         len(texts),

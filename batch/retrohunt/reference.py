@@ -23,6 +23,14 @@ Semantics pinned here (and documented in rules/README.md):
   on the syntax the tests draw; they differ on `$` before a final newline, which Rust does
   not match without `m`);
 * `fieldref` compares two fields of the same event, ASCII letters folded; null never equals;
+* a field reads what its source maps it to (`field_value`): mapped natives first non-empty,
+  a field the source does not map its fallback natives first not null (a taxonomy field the
+  source does not map is null), a scope's natives on the events it applies to;
+* Windows event logs (`native_value`): an EventID object reads as the `#text` number that
+  ends its rendering, and an xmltodict element list gives a null `Event.EventData.NAME` the
+  text of the element NAME found in the list's rendering (see `sources.base.Pairs`);
+* a rule's category admits every event type its source maps to it (an event may have
+  several categories), and the event's service is the source's mapping of its channel;
 * the process join (`reference_scan`): see `ProcessIndex`.
 """
 
@@ -41,6 +49,7 @@ import polars as pl
 
 from retrohunt.compiler.plan import (
     COMPARISONS,
+    KEYWORD_FIELD,
     And,
     CidrMatch,
     Const,
@@ -58,10 +67,10 @@ from retrohunt.compiler.plan import (
     StringPattern,
     Wildcard,
 )
+from retrohunt.parse import event_text
 from retrohunt.sources import raw_schema
-from retrohunt.sources.base import Source
+from retrohunt.sources.base import Source, element_text_regex, pair_regex
 from retrohunt.sources.paths import is_nested, steps
-from retrohunt.sources.taxonomy import TAXONOMY
 
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -182,31 +191,79 @@ def _fits(value: Any, dtype: Any) -> bool:
     return isinstance(value, dict) and all(_fits(value.get(f.name), f.dtype) for f in dtype.fields)
 
 
-def first_value(event: Event, natives: Iterable[str]) -> str | None:
-    """The first of these native fields that holds a non-empty value, as text."""
+def native_value(event: Event, native: str, source: Source | None = None) -> str | None:
+    """A native field as text. With `source`: a native it lists in `element_text` whose
+    value is an object reads as the `#text` number ending it, and a null native under its
+    `pairs` prefix reads the value of the element of that name in the pairs' list (both
+    found in the text as Polars renders it, see `Source`)."""
+    text = as_text(lookup(event, native))
+    if source is None:
+        return text
+    if text is not None and native in source.element_text:
+        found = re.match(element_text_regex(python=True), text)
+        text = found.group(1) if found else text
+    pairs = source.pairs
+    name = pairs.name_of(native) if pairs is not None else None
+    if text is None and pairs is not None and name is not None:
+        listed = as_text(lookup(event, pairs.native))
+        found = re.search(pair_regex(name, python=True), listed) if listed is not None else None
+        text = found.group(1).replace('\\"', '"') if found else None
+    return text
+
+
+def first_value(
+    event: Event, natives: Iterable[str], source: Source | None = None, *, mapped: bool = True
+) -> str | None:
+    """The first of these native fields that holds a value (non-empty if `mapped`, else
+    not null), as text; read through `source` when given (`native_value`)."""
     for native in natives:
-        text = as_text(lookup(event, native))
-        if text is not None and text != "":
+        text = native_value(event, native, source)
+        if text is not None and (text != "" or not mapped):
             return text
     return None
 
 
 def field_value(event: Event, source: Source, field: str) -> str | None:
-    """The taxonomy (or native) field of an event: first non-empty native field wins; a
-    field with a value map takes the mapped text (null when the map does not name it)."""
-    if field in TAXONOMY:  # a taxonomy field the source does not map is null
-        value = first_value(event, source.fields.get(field, ()))
-        if field in source.value_maps and value is not None:
-            return source.value_maps[field].get(value)
+    """A field of an event as the source maps it: the first scope whose native holds one
+    of its values and that maps the field decides (first non-empty native wins); else the
+    field's own natives (`Source.natives`: mapped ones first non-empty, fallback ones first
+    not null; a taxonomy field the source does not map is null). A field with a value map
+    takes the mapped text (null when the map does not name it)."""
+    value: str | None
+    for scope in source.scopes:
+        if field in scope.fields and first_value(event, (scope.native,), source) in scope.values:
+            value = first_value(event, scope.fields[field], source)
+            break
+    else:
+        natives = source.natives(field)
+        value = first_value(event, natives.names, source, mapped=natives.mapped)
+    if field in source.value_maps and value is not None:
+        return source.value_maps[field].get(value)
+    return value
+
+
+def event_type_of(event: Event, source: Source) -> str | None:
+    """The event's type: its event type native, after `event_type_prefix` and ":"."""
+    value = first_value(event, source.event_type, source)
+    if not source.event_type_prefix or value is None:
         return value
-    return as_text(lookup(event, field))
+    prefix = first_value(event, source.event_type_prefix, source)
+    return None if prefix is None else f"{prefix}:{value}"
+
+
+def logsource_value(
+    event: Event, source: Source, natives: tuple[str, ...], mapping: Mapping[str, str]
+) -> str | None:
+    """A product or service: the mapped value of the natives, else nothing."""
+    text = first_value(event, natives, source)
+    return mapping.get(text) if text is not None else None
 
 
 def recognises(source: Source, event: Event) -> bool:
     """Does `source` claim this event?"""
     if not source.recognise:
         return True
-    value = first_value(event, source.recognise)
+    value = first_value(event, source.recognise, source)
     if value is None:
         return False
     return (
@@ -368,7 +425,8 @@ class SourcedEvent:
     record: int | None
     source: Source | None
     event_type: str | None
-    category: str | None
+    category: str | None  # the category alerts show (the process join goes by it)
+    categories: tuple[str, ...]  # every category admitting its event type
 
 
 Place = tuple[int, int]
@@ -466,21 +524,35 @@ def sourced_events(
     line: bytes, sources: Sequence[Source], schema: Mapping[str, pl.DataType]
 ) -> list[SourcedEvent]:
     """The events of one line (none when it is not a JSON object), each with its source,
-    event type and category."""
+    event type and categories."""
     decoded = decode_event(line.rstrip(b"\r"))
     if decoded is None:
         return []
     out: list[SourcedEvent] = []
+    text = event_text(line.rstrip(b"\r")) if KEYWORD_FIELD in schema else None
     for record, event in indexed_events(conforming(decoded, schema), sources):
+        if text is not None:  # what a field-less keyword is searched in: the whole line
+            event = {**event, KEYWORD_FIELD: text}
         source = next((s for s in sources if recognises(s, event)), None)
-        event_type = first_value(event, source.event_type) if source is not None else None
-        category = (
-            source.categories.get(event_type)
-            if source is not None and event_type is not None
-            else None
-        )
-        out.append(SourcedEvent(event, record, source, event_type, category))
+        event_type = event_type_of(event, source) if source is not None else None
+        category: str | None = None
+        categories: tuple[str, ...] = ()
+        if source is not None and event_type is not None:
+            category = source.categories.get(event_type)
+            categories = _event_categories(source).get(event_type, ())
+        out.append(SourcedEvent(event, record, source, event_type, category, categories))
     return out
+
+
+_CATEGORIES: dict[int, tuple[Source, dict[str, tuple[str, ...]]]] = {}
+
+
+def _event_categories(source: Source) -> dict[str, tuple[str, ...]]:
+    """`source.event_categories()`, computed once per source object."""
+    cached = _CATEGORIES.get(id(source))
+    if cached is None or cached[0] is not source:
+        cached = _CATEGORIES[id(source)] = (source, source.event_categories())
+    return cached[1]
 
 
 def read_schema(
@@ -555,13 +627,14 @@ def _alerts_of_event(
     if source is None:
         return []
     event = sourced.event
-    product_text = first_value(event, source.product_field)
-    product = source.products.get(product_text) if product_text is not None else None
+    product = logsource_value(event, source, source.product_field, source.products)
     product = product or source.product
+    service = logsource_value(event, source, source.service_field, source.services)
+    service = service or source.service
     get, context = index.context(sourced, place)
     return [
         (rule.name, context)
         for rule in plan.rules
-        if rule.applies_to(sourced.category, product, source.service)
+        if rule.applies_to(sourced.categories, product, service)
         and evaluate(rule.condition, get, plan.patterns)
     ]

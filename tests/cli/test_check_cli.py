@@ -34,7 +34,7 @@ REDUNDANT = "sel:\n  Image|contains:\n    - xmrig\n    - xmrig-notls\ncondition:
 def planted(tmp_path: Path) -> Path:
     """One rule per error the done-when names, and a redundant pattern."""
     folder = tmp_path / "rules"
-    write_rule(folder, "Keywords", "keywords:\n  - xmrig\ncondition: keywords\n")
+    write_rule(folder, "Keywords", "sel:\n  UtcTime|day: 3\ncondition: sel\n")
     write_rule(folder, "Backref", "sel:\n  CommandLine|re: '(ab)\\1'\ncondition: sel\n")
     write_rule(folder, "OpenGroup", "sel:\n  CommandLine|re: 'a(b'\ncondition: sel\n")
     write_rule(folder, "Redundant", REDUNDANT)
@@ -58,7 +58,7 @@ def test_planted_errors_fail_with_exit_3(planted: Path, capsys: pytest.CaptureFi
     captured = capsys.readouterr()
     out = " ".join(captured.out.split())
     assert code == 3
-    for text in ("Keywords", "keyword search", "backreferences", "OpenGroup", "redundant"):
+    for text in ("Keywords", "date part", "backreferences", "OpenGroup", "redundant"):
         assert text in out
     assert "rules check failed (errors)" in captured.err
 
@@ -69,7 +69,7 @@ def test_json_for_ci(planted: Path, capsys: pytest.CaptureFixture[str]) -> None:
     document = json.loads(capsys.readouterr().out)
     assert code == 3
     assert document["failed"] is True and document["strict"] is False
-    assert document["errors"] == 3  # keywords, and re refused twice (Backref, OpenGroup)
+    assert document["errors"] == 3  # a date part, and re refused twice (Backref, OpenGroup)
     assert document["warnings"] == 1
     assert set(document["totals"]) == {
         "files",

@@ -89,13 +89,13 @@ def test_the_bundled_pack_has_no_errors() -> None:
 
 
 def test_unsupported_constructs_are_errors_that_name_them(tmp_path: Path) -> None:
-    write_rule(tmp_path, "Keywords", "keywords:\n  - xmrig\ncondition: keywords\n")
+    write_rule(tmp_path, "Keywords", "sel:\n  UtcTime|day: 3\ncondition: sel\n")
     write_rule(tmp_path, "Greater", "sel:\n  CommandLine|re: '(a)\\1'\ncondition: sel\n")
 
     report = check_rules([tmp_path])
 
     by_rule = {f.rule: f for f in found(report, UNSUPPORTED)}
-    assert by_rule["Keywords"].construct == "keyword search"
+    assert by_rule["Keywords"].construct == "date part"
     assert by_rule["Greater"].construct == "re"
     assert "backreferences are not supported" in by_rule["Greater"].reason
     assert all(f.severity == ERROR for f in by_rule.values())

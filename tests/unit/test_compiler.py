@@ -120,7 +120,7 @@ def test_several_values_are_alternatives(tmp_path: Path) -> None:
     ("detection", "construct"),
     [
         ("sel:\n  CommandLine|re: 'x(?=y)'\ncondition: sel", "re"),
-        ("sel:\n  - xmrig\ncondition: sel", "keyword search"),
+        ("sel:\n  UtcTime|hour: 3\ncondition: sel", "date part"),
         ("sel:\n  CommandLine|expand: '%pool%'\ncondition: sel", "expand"),
         ("sel:\n  Image: xmrig\ncondition: sel and", "condition"),
     ],

@@ -23,10 +23,12 @@ from sigma.types import (
     SigmaQueryExpression,
     SigmaRegularExpression,
     SigmaString,
+    SigmaTimestampPart,
     SpecialChars,
 )
 
 from retrohunt.compiler.plan import (
+    KEYWORD_FIELD,
     And,
     CidrMatch,
     Exists,
@@ -50,6 +52,7 @@ from retrohunt.compiler.plan import (
 _UNSUPPORTED_VALUES: tuple[tuple[type, str], ...] = (
     (SigmaCompareExpression, "comparison"),
     (SigmaQueryExpression, "query expression"),
+    (SigmaTimestampPart, "date part"),
 )
 
 
@@ -109,11 +112,15 @@ def _node(item: object, table: PatternTable) -> Node:
     if isinstance(item, ConditionFieldEqualsValueExpression):
         return _field_value(str(item.field), item.value, table)
     if isinstance(item, ConditionValueExpression):
-        raise Unsupported("keyword search", "field-less keyword searches are not supported yet")
+        return _keyword(item.value, table)
     raise Unsupported(type(item).__name__, "condition element not supported")
 
 
 def _field_value(field: str, value: object, table: PatternTable) -> Node:
+    # First: a date part (`|day: 3`) is a SigmaNumber to pySigma, not a number to compare.
+    for kind, construct in _UNSUPPORTED_VALUES:
+        if isinstance(value, kind):
+            raise Unsupported(construct, f"value modifier or type '{construct}' is not supported")
     if isinstance(value, SigmaExpansion):
         return Or(tuple(_field_value(field, v, table) for v in value.values))
     if isinstance(value, SigmaString):
@@ -141,10 +148,26 @@ def _field_value(field: str, value: object, table: PatternTable) -> Node:
         return IsNull(field)
     if isinstance(value, SigmaExists):
         return Exists(field, bool(value.exists))
-    for kind, construct in _UNSUPPORTED_VALUES:
-        if isinstance(value, kind):
-            raise Unsupported(construct, f"value modifier or type '{construct}' is not supported")
     raise Unsupported(type(value).__name__, "value type not supported")
+
+
+def _keyword(value: object, table: PatternTable) -> Node:
+    """A field-less keyword: the value anywhere in the event's text (`KEYWORD_FIELD`), as a
+    substring, Sigma wildcards honoured, letter case aside unless `cased`."""
+    if isinstance(value, SigmaExpansion):
+        return Or(tuple(_keyword(v, table) for v in value.values))
+    if isinstance(value, SigmaNumber):
+        value = SigmaString(str(value.number))
+    if not isinstance(value, SigmaString):
+        kind = type(value).__name__.removeprefix("Sigma")
+        raise Unsupported("keyword search", f"a keyword of type {kind} is not supported")
+    parts = (Wildcard.ANY, *_string_parts(value), Wildcard.ANY)
+    merged = tuple(
+        p
+        for i, p in enumerate(parts)
+        if not (p is Wildcard.ANY and i and parts[i - 1] is Wildcard.ANY)
+    )
+    return StringMatch(table.intern(KEYWORD_FIELD, merged, isinstance(value, SigmaCasedString)))
 
 
 def _regex(field: str, value: SigmaRegularExpression) -> RegexMatch:
