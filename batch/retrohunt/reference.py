@@ -272,16 +272,29 @@ def recognises(source: Source, event: Event) -> bool:
 
 
 def wildcard_match(parts: tuple[str | Wildcard, ...], value: str, cased: bool) -> bool:
-    """Does `value` equal the pattern `parts` (with * and ?) — by plain backtracking."""
+    """Does `value` equal the pattern `parts` (with * and ?) — by plain backtracking,
+    remembering what was tried (a rule set of thousands of `*x*y*` values on long command
+    lines is exponential without)."""
     if not cased:
         value = value.translate(_ASCII_FOLD)
         parts = tuple(p.translate(_ASCII_FOLD) if isinstance(p, str) else p for p in parts)
 
+    @functools.cache
     def match(i: int, pos: int) -> bool:
         if i == len(parts):
             return pos == len(value)
         part = parts[i]
         if part is Wildcard.ANY:
+            if i + 1 == len(parts):
+                return True
+            following = parts[i + 1]
+            if isinstance(following, str):  # only where the next text starts can it go on
+                found = value.find(following, pos)
+                while found >= 0:
+                    if match(i + 1, found):
+                        return True
+                    found = value.find(following, found + 1)
+                return False
             return any(match(i + 1, k) for k in range(pos, len(value) + 1))
         if part is Wildcard.ONE:
             return pos < len(value) and match(i + 1, pos + 1)
@@ -631,7 +644,14 @@ def _alerts_of_event(
     product = product or source.product
     service = logsource_value(event, source, source.service_field, source.services)
     service = service or source.service
-    get, context = index.context(sourced, place)
+    field_of, context = index.context(sourced, place)
+    values: dict[str, str | None] = {}
+
+    def get(name: str) -> str | None:  # thousands of rules read the same few fields
+        if name not in values:
+            values[name] = field_of(name)
+        return values[name]
+
     return [
         (rule.name, context)
         for rule in plan.rules
