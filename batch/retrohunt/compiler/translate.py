@@ -52,7 +52,6 @@ from retrohunt.compiler.plan import (
 _UNSUPPORTED_VALUES: tuple[tuple[type, str], ...] = (
     (SigmaCompareExpression, "comparison"),
     (SigmaQueryExpression, "query expression"),
-    (SigmaTimestampPart, "date part"),
 )
 
 
@@ -118,9 +117,8 @@ def _node(item: object, table: PatternTable) -> Node:
 
 def _field_value(field: str, value: object, table: PatternTable) -> Node:
     # First: a date part (`|day: 3`) is a SigmaNumber to pySigma, not a number to compare.
-    for kind, construct in _UNSUPPORTED_VALUES:
-        if isinstance(value, kind):
-            raise Unsupported(construct, f"value modifier or type '{construct}' is not supported")
+    if isinstance(value, SigmaTimestampPart):
+        raise Unsupported("date part", "value modifier 'date part' (day, hour …) is not supported")
     if isinstance(value, SigmaExpansion):
         return Or(tuple(_field_value(field, v, table) for v in value.values))
     if isinstance(value, SigmaString):
@@ -148,6 +146,9 @@ def _field_value(field: str, value: object, table: PatternTable) -> Node:
         return IsNull(field)
     if isinstance(value, SigmaExists):
         return Exists(field, bool(value.exists))
+    for kind, construct in _UNSUPPORTED_VALUES:
+        if isinstance(value, kind):
+            raise Unsupported(construct, f"value modifier or type '{construct}' is not supported")
     raise Unsupported(type(value).__name__, "value type not supported")
 
 
