@@ -163,7 +163,9 @@ def _parse(
     return _parse_line_by_line(data, schema, starts, ends, numbers, offsets)
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+# A JSON string holding an escape (in valid JSON text, no backslash stands outside a
+# string, so a match cannot start at a closing quote and run into the next string).
+_ESCAPED_STRING = re.compile(r'"[^"\\]*\\.(?:[^"\\]|\\.)*"')
 
 
 def event_text(line: bytes) -> str:
@@ -173,7 +175,7 @@ def event_text(line: bytes) -> str:
     text = line.decode("utf-8", errors="replace")
     if "\\" not in text:
         return text
-    return _JSON_STRING.sub(_decoded, text)
+    return _ESCAPED_STRING.sub(_decoded, text)
 
 
 def _decoded(token: re.Match[str]) -> str:

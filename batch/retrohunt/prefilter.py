@@ -515,7 +515,8 @@ class Prefilter:
             candidates = _nonblank_lines(data, newlines)
         else:
             found = [odd, lines[np.isin(atoms, self._array(self.sufficient))]]
-            found.extend(self._lines_where(c, lines, atoms) for c in self.conditions)
+            hits = _Hits(lines, atoms)
+            found.extend(self._lines_where(c, hits) for c in self.conditions)
             candidates = np.unique(np.concatenate(found))
         context = odd
         if self.context_atoms:
@@ -531,33 +532,62 @@ class Prefilter:
             found = self._ids[atoms] = np.asarray(sorted(atoms), dtype=np.int64)
         return found
 
-    def _lines_where(
-        self, condition: Condition, lines: np.ndarray, atoms: np.ndarray
-    ) -> np.ndarray:
+    def _lines_where(self, condition: Condition, hits: _Hits) -> np.ndarray:
         """The lines (indices, sorted, unique) whose atoms satisfy `condition`."""
         if isinstance(condition, Has):
-            return np.unique(lines[atoms == condition.atom])
+            return hits.lines_of(condition.atom)
         if isinstance(condition, Truth):
-            return np.unique(lines) if condition.value else lines[:0]
+            return hits.every_line if condition.value else hits.none
         if isinstance(condition, AnyOf):
             simple = self._any_ids.get(id(condition))
             if simple is None:  # once per condition: a blocklist rule has 50,000 parts
                 has = sorted({p.atom for p in condition.parts if isinstance(p, Has)})
                 simple = self._any_ids[id(condition)] = np.asarray(has, dtype=np.int64)
-            found = [np.unique(lines[np.isin(atoms, simple)])] if len(simple) else []
+            found = [hits.lines_of_any(simple)] if len(simple) else []
             found.extend(
-                self._lines_where(p, lines, atoms)
-                for p in condition.parts
-                if not isinstance(p, Has)
+                self._lines_where(p, hits) for p in condition.parts if not isinstance(p, Has)
             )
-            return np.unique(np.concatenate(found)) if found else lines[:0]
+            return np.unique(np.concatenate(found)) if found else hits.none
         result: np.ndarray | None = None
         for part in condition.parts:
-            where = self._lines_where(part, lines, atoms)
+            where = self._lines_where(part, hits)
             result = where if result is None else np.intersect1d(result, where)
             if not len(result):
                 break
-        return lines[:0] if result is None else result
+        return hits.none if result is None else result
+
+
+class _Hits:
+    """One chunk's matches indexed by atom: the sorted, unique lines each atom hit. Built
+    once per chunk, so a rule's condition costs in proportion to its own atoms' hits, not
+    to every match of the chunk (with thousands of rules, that is the difference)."""
+
+    def __init__(self, lines: np.ndarray, atoms: np.ndarray) -> None:
+        order = np.argsort(atoms, kind="stable")
+        self._atoms = atoms[order]
+        self._lines = lines[order]
+        self.keys, starts = np.unique(self._atoms, return_index=True)
+        ends = [*starts[1:].tolist(), len(order)] if len(starts) else []
+        self._bounds = dict(
+            zip(self.keys.tolist(), zip(starts.tolist(), ends, strict=True), strict=True)
+        )
+        self._unique: dict[int, np.ndarray] = {}
+        self.every_line = np.unique(lines)
+        self.none = lines[:0]
+
+    def lines_of(self, atom: int) -> np.ndarray:
+        found = self._unique.get(atom)
+        if found is None:
+            bounds = self._bounds.get(atom)
+            found = np.unique(self._lines[bounds[0] : bounds[1]]) if bounds else self.none
+            self._unique[atom] = found
+        return found
+
+    def lines_of_any(self, atoms: np.ndarray) -> np.ndarray:
+        common = np.intersect1d(atoms, self.keys, assume_unique=True)
+        if not len(common):
+            return self.none
+        return np.unique(np.concatenate([self.lines_of(int(a)) for a in common]))
 
 
 def _line_bounds(

@@ -8,6 +8,7 @@ from retrohunt.compiler.plan import And, Plan
 from retrohunt.hyperscan_db import CompiledPatterns
 from retrohunt.match.columns import pattern_hits
 from retrohunt.match.conditions import (
+    can_hold,
     condition_expr,
     evaluation_cost,
     hit_column,
@@ -64,8 +65,13 @@ def match_frame(
     for index, rule in enumerate(plan.rules):
         by_logsource.setdefault(rule.logsource, []).append(index)
     for logsource, indices in by_logsource.items():
+        # A rule that cannot hold on any row of the batch, its string tests being what they
+        # are, costs no Polars work: with thousands of rules, most are in that case.
+        live = [i for i in indices if can_hold(plan.rules[i].condition, hit_patterns)]
+        if not live:
+            continue
         rows = prepared.filter(_admits(logsource))
-        for index in indices:
+        for index in live:
             if rows.height:
                 found.append(_match_rule(rows, index, plan, hit_patterns))
     if not found:

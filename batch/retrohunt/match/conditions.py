@@ -53,6 +53,34 @@ def condition_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
     return _leaf_expr(node, hit_patterns)
 
 
+def can_hold(node: Node, hit_patterns: frozenset[int]) -> bool:
+    """Could `node` be true on some row, knowing only which patterns hit no row? (False:
+    certainly not; then the rule needs no evaluation.)"""
+    return _truth(node, hit_patterns) is not False
+
+
+def _truth(node: Node, hit_patterns: frozenset[int]) -> bool | None:
+    """The node's value on every row when the pattern hits decide it, else None."""
+    if isinstance(node, StringMatch):
+        return False if node.pattern not in hit_patterns else None
+    if isinstance(node, Const):
+        return node.value
+    if isinstance(node, Not):
+        inner = _truth(node.child, hit_patterns)
+        return None if inner is None else not inner
+    if isinstance(node, And):
+        values = [_truth(c, hit_patterns) for c in node.children]
+        if False in values:
+            return False
+        return True if all(v is True for v in values) else None
+    if isinstance(node, Or):
+        values = [_truth(c, hit_patterns) for c in node.children]
+        if True in values:
+            return True
+        return False if all(v is False for v in values) else None
+    return None
+
+
 def _never(node: Node, hit_patterns: frozenset[int]) -> bool:
     """A string test whose pattern matched no row of the batch: false on every row."""
     return isinstance(node, StringMatch) and node.pattern not in hit_patterns
