@@ -52,21 +52,21 @@ logsource:
   category: process_creation
 detection:
   selection:
-    CommandLine|re: 'x.*y'
+    CommandLine|re: 'x(?=y)'
   condition: selection
 """
 
-KEYWORD_RULE = """\
+DATE_PART_RULE = """\
 title: Keyword Rule
 id: 5b0d7a55-0c53-4a8e-9d7e-0f5a3c2b1a02
-name: KeywordRule
+name: DatePartRule
 level: high
 logsource:
   category: process_creation
 detection:
-  keywords:
-    - xmrig
-  condition: keywords
+  selection:
+    UtcTime|day: 3
+  condition: selection
 """
 
 BROKEN_YAML = """\
@@ -503,7 +503,7 @@ def test_broken_yaml_rule_with_strict_exits_3(
 
 @pytest.mark.parametrize(
     ("text", "rule", "construct"),
-    [(REGEX_RULE, "RegexRule", "re"), (KEYWORD_RULE, "KeywordRule", "keyword search")],
+    [(REGEX_RULE, "RegexRule", "re"), (DATE_PART_RULE, "DatePartRule", "date part")],
 )
 def test_unsupported_construct_is_refused_and_recorded(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, rule: str, construct: str
