@@ -57,7 +57,11 @@ def test_mixed_sample_scores_perfectly_through_the_cli(tmp_path: Path) -> None:
     assert total["precision"] == 1.0 and total["recall"] == 1.0 and total["true_positives"] > 0
 
 
-@pytest.mark.parametrize("source", CORPUS_SOURCES)
+# winevt corpora carry no labels: nothing of the T1204.003 pack is Windows event-log shaped.
+LABELLED_SOURCES = [s for s in CORPUS_SOURCES if s != "winevt"]
+
+
+@pytest.mark.parametrize("source", LABELLED_SOURCES)
 def test_generated_corpus_with_many_attacks_in_small_chunks(tmp_path: Path, source: str) -> None:
     archive = tmp_path / "c.jsonl.zst"
     info = write_corpus(

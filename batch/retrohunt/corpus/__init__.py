@@ -1,6 +1,7 @@
 """Deterministic generator of labelled telemetry corpora: CrowdStrike Falcon FDR-style NDJSON,
 flat-JSON Sysmon (Windows and Sysmon for Linux), AWS CloudTrail (single records and S3-style
-{"Records": [...]} documents), or all three interleaved in one archive.
+{"Records": [...]} documents), or all three interleaved in one archive; and, unlabelled,
+Windows event-log JSON as EVTX converters write it (`winevt`).
 
 Every line's labels are the exact set of T1204.003 rules that fire on it (see `rules`); the
 Atomic Red Team T1204.003 stories, tuning false positives and hard negatives are woven into a
@@ -29,17 +30,20 @@ from retrohunt.corpus.rules import (
 )
 from retrohunt.corpus.writer import (
     CORPUS_SOURCES,
+    LABELLED_SOURCES,
     CorpusInfo,
     CorpusSource,
     generate,
     generate_cloudtrail,
     generate_falcon,
     generate_sysmon,
+    generate_winevt,
     write_corpus,
 )
 
 __all__ = [
     "CORPUS_SOURCES",
+    "LABELLED_SOURCES",
     "MINER_CMDLINE_STRINGS",
     "MINER_IMAGE_STRINGS",
     "POOL_DOMAIN_STRINGS",
@@ -61,6 +65,7 @@ __all__ = [
     "generate_cloudtrail",
     "generate_falcon",
     "generate_sysmon",
+    "generate_winevt",
     "labels_of",
     "write_corpus",
 ]

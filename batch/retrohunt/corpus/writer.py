@@ -1,5 +1,6 @@
-"""Streams of labelled lines per source (Falcon, Sysmon, CloudTrail or all interleaved) and the
-writer that compresses one to disk with its labels sidecar."""
+"""Streams of labelled lines per source (Falcon, Sysmon, CloudTrail or all interleaved, and
+unlabelled Windows event-log JSON) and the writer that compresses one to disk with its labels
+sidecar."""
 
 from __future__ import annotations
 
@@ -19,9 +20,12 @@ from retrohunt.corpus.base import LabelledLine, Line
 from retrohunt.corpus.cloudtrail import CloudTrailGenerator
 from retrohunt.corpus.falcon import FalconGenerator
 from retrohunt.corpus.sysmon import SysmonGenerator
+from retrohunt.corpus.winevt import WinEvtGenerator
 
-CorpusSource = Literal["falcon", "sysmon", "cloudtrail", "mixed"]
-CORPUS_SOURCES: tuple[CorpusSource, ...] = ("falcon", "sysmon", "cloudtrail", "mixed")
+CorpusSource = Literal["falcon", "sysmon", "cloudtrail", "mixed", "winevt"]
+CORPUS_SOURCES: tuple[CorpusSource, ...] = ("falcon", "sysmon", "cloudtrail", "mixed", "winevt")
+LABELLED_SOURCES: tuple[CorpusSource, ...] = ("falcon", "sysmon", "cloudtrail", "mixed")
+"""The sources whose lines carry labels (winevt's carry none: no oracle for SigmaHQ rules)."""
 Compression = Literal["zstd", "gzip", "none"]
 MIXED_CLOUDTRAIL_SHARE = 0.1  # of mixed lines; Falcon and Sysmon share the rest equally
 MIXED_FALCON_SHARE = MIXED_CLOUDTRAIL_SHARE + (1 - MIXED_CLOUDTRAIL_SHARE) / 2
@@ -47,7 +51,8 @@ def stream(
 ) -> Iterator[Line]:
     """n_events (text, labels) pairs of one source; "mixed" interleaves a Falcon, a Sysmon and
     a CloudTrail stream line by line (about 45%, 45% and 10%), each with the same malicious
-    rate. A CloudTrail line may be a {"Records": [...]} document of many records."""
+    rate. A CloudTrail line may be a {"Records": [...]} document of many records. "winevt"
+    lines (Windows event-log JSON) carry no labels."""
     if n_events < 0:
         raise ValueError(f"n_events must be >= 0, got {n_events}")
     if source == "falcon":
@@ -58,6 +63,8 @@ def stream(
         return CloudTrailGenerator(seed, malicious_rate).lines(n_events)
     if source == "mixed":
         return _mixed(n_events, seed, malicious_rate)
+    if source == "winevt":
+        return WinEvtGenerator(seed, malicious_rate).lines(n_events)
     raise ValueError(f"unknown corpus source {source!r}; expected one of {CORPUS_SOURCES}")
 
 
@@ -104,6 +111,14 @@ def generate_cloudtrail(
     return generate(n_events, source="cloudtrail", seed=seed, malicious_rate=malicious_rate)
 
 
+def generate_winevt(
+    n_events: int, *, seed: int = 0, malicious_rate: float = 0.0005
+) -> Iterator[LabelledLine]:
+    """Yields n_events Windows event-log JSON lines (`evtx_dump` shape, one host in twenty
+    python-evtx + xmltodict), none labelled: no oracle says which third-party rules fire."""
+    return generate(n_events, source="winevt", seed=seed, malicious_rate=malicious_rate)
+
+
 class _HashingWriter:
     """A binary sink that hashes and counts everything written through it."""
 
@@ -136,7 +151,8 @@ def write_corpus(
     source: CorpusSource = "falcon",
 ) -> CorpusInfo:
     """Streams a labelled corpus of `source` to path (and its labels as JSON Lines to
-    labels_path: one `{"line": n, "rules": [...]}` per line that raises alerts).
+    labels_path: one `{"line": n, "rules": [...]}` per line that raises alerts; for "winevt",
+    whose lines carry no labels, an empty file).
 
     frame_lines, with zstd, starts a new zstd frame every that many lines.
     """
