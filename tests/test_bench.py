@@ -17,7 +17,9 @@ import pytest
 
 from retrohunt.bench import BenchOptions, BenchReport, bench, compare
 from retrohunt.bench.html import render_html
+from retrohunt.bench.measure import field_coverage
 from retrohunt.cli import main
+from retrohunt.compiler import compile_rules
 from retrohunt.corpus import write_corpus
 from retrohunt.evaluate import load_labels
 
@@ -137,6 +139,70 @@ def test_bench_through_the_cli(
     arguments = ["bench", str(a), str(b), "--compare", "--corpus", str(corpus), "--no-per-rule"]
     code = main([*arguments, "--html", str(html)])
     assert code == 0 and "B against A" in html.read_text()
+
+
+# --- rules that never saw their fields ---------------------------------------------------------
+
+_FIELD_RULES = {
+    "absent": ("process_creation", "NoSuchField|contains: zzz"),
+    "elsewhere": ("dns_query", "DestinationPort: 3333"),  # only network events have a port
+    "present": ("process_creation", "Image|endswith: '\\\\no-such-image.exe'"),
+    "joined": ("network_connection", "ParentImage|contains: zzz"),  # the process join fills it
+}
+
+
+def _field_rule_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "field-rules"
+    folder.mkdir()
+    for index, (name, (category, selection)) in enumerate(_FIELD_RULES.items()):
+        (folder / f"{name}.yml").write_text(
+            f"title: Field rule {name}\n"
+            f"id: 00000000-0000-4000-8000-00000000000{index}\n"
+            f"name: {name}\n"
+            "status: experimental\n"
+            f"logsource:\n  category: {category}\n"
+            f"detection:\n  selection:\n    {selection}\n  condition: selection\n"
+            "level: low\n"
+        )
+    return folder
+
+
+def test_rules_that_never_saw_their_fields_are_listed(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _field_rule_folder(tmp_path)
+    result = bench(BenchOptions(corpora=(corpus,), rules=(folder,), per_rule=False))
+    assert result.unseen == ["absent", "elsewhere"]
+    seen = {r.name: r.fields_seen for r in result.rules}
+    assert seen == {"absent": False, "elsewhere": False, "present": True, "joined": True}
+    assert result.coverage is not None and result.coverage.complete  # unseen: read it all
+    document = result.as_dict()
+    assert document["rules_without_fields_seen"] == ["absent", "elsewhere"]
+    page = render_html(result)
+    assert "Rules that never saw their fields" in page and "<li>elsewhere</li>" in page
+    assert "<li>present</li>" not in page
+    arguments = ["bench", str(folder), "--corpus", str(corpus), "--no-per-rule"]
+    assert main([*arguments, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rules_without_fields_seen"] == [
+        "absent",
+        "elsewhere",
+    ]
+    assert main(arguments) == 0
+    assert "2 rule(s) never saw any of their fields" in capsys.readouterr().out
+
+
+def test_the_pack_on_falcon_events_misses_only_the_cloudtrail_rule(report: BenchReport) -> None:
+    # The corpus is Falcon only: the AWS rule's CloudTrail fields never appear.
+    assert report.unseen == ["AWSInstanceLaunch"]
+    assert all(r.fields_seen for r in report.rules if r.name != "AWSInstanceLaunch")
+
+
+def test_the_coverage_pass_stops_once_every_rule_saw_a_field(tmp_path: Path) -> None:
+    path = tmp_path / "framed.jsonl.zst"
+    write_corpus(path, 3000, seed=3, malicious_rate=0.0)
+    plan = compile_rules([PACK / "miner_process_execution.yml"])
+    coverage = field_coverage([path, path], plan, chunk_size=64 << 10)
+    assert coverage.unseen == [] and coverage.chunks == 1 and not coverage.complete
 
 
 # --- the HTML report in a real browser --------------------------------------------------------

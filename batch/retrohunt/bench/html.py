@@ -59,6 +59,7 @@ def render_html(report: BenchReport, comparison: Comparison | None = None) -> st
             else "Alerts per rule (no labels: false positives unknown).",
         ),
         _rules_table(report),
+        _unseen(report),
         "<h2>Cost versus pattern count</h2>",
         _figure(
             scatter_chart(
@@ -164,7 +165,8 @@ def _summary(report: BenchReport) -> str:
         f"{len(report.rules)} rules (digest <code>{report.rules_digest[:12]}</code>) over "
         f"{len(report.corpora)} corpus file(s): {report.events:,} events, "
         f"{report.decompressed_bytes / 1e6:,.1f} MB decompressed; {ours.alerts:,} alerts in "
-        f"{ours.seconds:.2f} s ({rate}); prefilter pass rate {pass_rate}. "
+        f"{ours.seconds:.2f} s ({rate}); prefilter pass rate {pass_rate}; "
+        f"{len(report.unseen)} rule(s) never saw any of their fields. "
         f"Machine: {html.escape(str(report.machine.get('platform')))}, "
         f"{report.machine.get('cpus')} CPUs; {html.escape(report.created)}."
         "</p>"
@@ -194,6 +196,7 @@ def _rules_table(report: BenchReport) -> str:
                 rule.name,
                 rule.mode,
                 str(rule.patterns),
+                "-" if rule.fields_seen is None else ("yes" if rule.fields_seen else "no"),
                 f"{rule.hits:,}",
                 f"{rule.suppressed:,}",
                 f"{rule.mb_per_second:,.1f}" if rule.mb_per_second else "-",
@@ -203,9 +206,22 @@ def _rules_table(report: BenchReport) -> str:
                 "; ".join(f"{value} ×{n}" for value, n in rule.top_false_positives),
             ]
         )
-    names = ["rule", "prefilter", "patterns", "hits", "suppressed", "MB/s alone"]
+    names = ["rule", "prefilter", "patterns", "fields seen", "hits", "suppressed", "MB/s alone"]
     names += ["precision", "recall", "false positives", "top false-positive values"]
     return _table(names, rows)
+
+
+def _unseen(report: BenchReport) -> str:
+    """The rules that never saw any of their fields, or a line saying there are none."""
+    names = report.unseen
+    if not names:
+        return "<p class='note'>Every rule saw at least one of its fields in the corpora.</p>"
+    items = "".join(f"<li>{html.escape(name)}</li>" for name in names)
+    return (
+        "<h2>Rules that never saw their fields</h2>"
+        "<p>No event their logsource admits had a value for any field they read, so they "
+        f"cannot match these corpora ({len(names)}):</p><ul id='unseen'>{items}</ul>"
+    )
 
 
 def _compile_table(report: BenchReport) -> str:

@@ -1,6 +1,7 @@
 """What a rule set costs and catches on corpora: throughput, compile cost, prefilter pass
 rate, hits and suppressed hits (as a whole and per rule), precision and recall against
-labels with the false positives to tune, and baselines run on the same corpora."""
+labels with the false positives to tune, the rules that never saw any of their fields, and
+baselines run on the same corpora."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any
 import hyperscan
 import polars as pl
 
+from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader
 from retrohunt.bench.baselines import BASELINES, BaselineRun, run_baseline
 from retrohunt.compiler import PatternList, Plan, compile_rules, subset_plan
 from retrohunt.engine import Engine
@@ -26,7 +28,11 @@ from retrohunt.errors import InputError, RuleError
 from retrohunt.evaluate import AlertKey, load_labels
 from retrohunt.explain import explain
 from retrohunt.hyperscan_cache import CACHE_ENV
+from retrohunt.parse import parse_chunk
 from retrohunt.scan import ScanOptions, ScanResult, scan
+from retrohunt.sources import normalise, raw_schema, select_sources
+from retrohunt.sources.records import expand_envelopes
+from retrohunt.sources.taxonomy import CATEGORY, EVENT_TYPE, PRODUCT, SERVICE, SOURCE
 
 PER_RULE_LIMIT = 50
 """Rule sets up to this size get a scan per rule (its own throughput) by default."""
@@ -69,6 +75,10 @@ class RuleBench:
     false_positives: int | None = None
     false_negatives: int | None = None
     top_false_positives: list[tuple[str, int]] = field(default_factory=list)
+    fields_seen: bool | None = None
+    """Did any event the rule's logsource admits have a value for one of the fields the rule
+    reads? False: the rule could not match anything in these corpora. None: not known (the
+    whole set, or a rule that reads no field)."""
 
     @property
     def precision(self) -> float | None:
@@ -113,8 +123,14 @@ class BenchReport:
     labelled: bool
     alert_keys: set[tuple[str, int, str]]  # (corpus, line, rule) of every alert
     examples: dict[tuple[str, int, str], dict[str, Any]]  # a few alert rows, by key
+    coverage: FieldCoverage | None = None
     created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
     machine: dict[str, Any] = field(default_factory=lambda: describe_machine())
+
+    @property
+    def unseen(self) -> list[str]:
+        """Rules that never saw any of their fields (see `field_coverage`)."""
+        return self.coverage.unseen if self.coverage is not None else []
 
     @property
     def retrohunt(self) -> BaselineRun:
@@ -135,6 +151,8 @@ class BenchReport:
             "events": self.events,
             "lines": self.lines,
             "prefilter_pass_rate": self.pass_rate,
+            "rules_without_fields_seen": self.unseen,
+            "field_coverage": self.coverage.as_dict() if self.coverage is not None else None,
             "compile": self.compile,
             "runs": [r.as_dict() for r in self.runs],
             "labelled": self.labelled,
@@ -208,6 +226,10 @@ def bench(options: BenchOptions, progress: ProgressCallback | None = None) -> Be
             rule.seconds = alone
             rule.mb_per_second = _rate(bytes_ / 1e6, alone)
             rule.events_per_second = _rate(events, alone)
+    say("checking which rules saw their fields")
+    coverage = field_coverage(options.corpora, plan, options.source)
+    for rule in rules:
+        rule.fields_seen = coverage.seen.get(rule.name)
     runs = [ours]
     for name in options.baselines:
         say(f"baseline {name}")
@@ -231,7 +253,115 @@ def bench(options: BenchOptions, progress: ProgressCallback | None = None) -> Be
             for a, n, r in alerts.select("archive", "line_number", "rule_name").iter_rows()
         },
         examples=_examples(alerts),
+        coverage=coverage,
     )
+
+
+@dataclass(slots=True)
+class FieldCoverage:
+    """Which rules saw any of their fields in the corpora, and what finding out cost."""
+
+    seen: dict[str, bool]  # rule name -> saw a value; rules that read no field are absent
+    seconds: float
+    chunks: int  # chunks parsed
+    lines: int  # lines parsed
+    complete: bool  # every chunk was parsed (False: stopped once every rule was settled)
+
+    @property
+    def unseen(self) -> list[str]:
+        """Rules that never saw any of their fields, in rule order."""
+        return [name for name, seen in self.seen.items() if not seen]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "unseen": self.unseen,
+            "seconds": round(self.seconds, 4),
+            "chunks": self.chunks,
+            "lines": self.lines,
+            "complete": self.complete,
+        }
+
+
+_GROUP = (SOURCE, CATEGORY, PRODUCT, SERVICE, EVENT_TYPE)
+Group = tuple[str | None, ...]
+
+
+def field_coverage(
+    corpora: Sequence[Path],
+    plan: Plan,
+    source: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> FieldCoverage:
+    """For each rule that reads fields: did any event its logsource admits have a non-null
+    value for one of them (`Plan.rule_fields`)? A rule on a field the data lacks is neither
+    an error nor skipped: it just cannot match, and `bench` names it.
+
+    One pass of its own over the corpora, chunk by chunk, as the engine reads them (the
+    engine parses only the prefilter's candidate lines, which say nothing of the rest): each
+    chunk is parsed with only the fields of the rules not settled yet, normalised, and
+    reduced to "any non-null" per field and per (source, category, product, service, event
+    type). A rule is settled once one of its fields was seen in a group its logsource admits;
+    the pass stops when every rule is, so it costs about one chunk's parse when every rule
+    sees its fields, and a pass over everything, reading only the missing fields, when one
+    does not. A field a process join fills (Image, CommandLine, ... on Falcon network events)
+    counts as seen in a joined category when the source's process events had it.
+    """
+    started = time.perf_counter()
+    sources = select_sources(source)
+    joins = {s.name: s.process_join for s in sources if s.process_join is not None}
+    fields_of = {i: plan.rule_fields(rule) for i, rule in enumerate(plan.rules)}
+    open_rules = {i for i, fields in fields_of.items() if fields}
+    seen_in: dict[Group, set[str]] = {}
+    chunks = lines = 0
+    complete = True
+    for corpus in corpora:
+        if not open_rules:
+            complete = False
+            break
+        for chunk in ArchiveReader(corpus, chunk_size):
+            if not open_rules:
+                complete = False
+                break
+            wanted = sorted({f for i in open_rules for f in fields_of[i]})
+            parsed = parse_chunk(chunk, raw_schema(sources, wanted))
+            chunks, lines = chunks + 1, lines + parsed.lines
+            events = normalise(
+                expand_envelopes(parsed.frame, sources).lazy(), sources, wanted
+            ).filter(pl.col(SOURCE).is_not_null())
+            present = [f for f in wanted if f in events.collect_schema().names()]
+            counts = (
+                events.group_by(_GROUP)
+                .agg(pl.col(f).is_not_null().any() for f in present)
+                .collect()
+            )
+            for row in counts.iter_rows(named=True):
+                group = tuple(row[key] for key in _GROUP)
+                seen_in.setdefault(group, set()).update(f for f in present if row[f])
+            open_rules = {
+                i for i in open_rules if not _saw(plan.rules[i], fields_of[i], seen_in, joins)
+            }
+    seen = {plan.rules[i].name: i not in open_rules for i, fields in fields_of.items() if fields}
+    return FieldCoverage(seen, time.perf_counter() - started, chunks, lines, complete)
+
+
+def _saw(
+    rule: Any, fields: frozenset[str], seen_in: dict[Group, set[str]], joins: dict[str, Any]
+) -> bool:
+    for group, found in seen_in.items():
+        name, category, product, service, _ = group
+        if not rule.applies_to(category, product, service):
+            continue
+        if fields & found:
+            return True
+        join = joins.get(str(name))
+        if join is None or category not in join.categories:
+            continue
+        joined = fields & set(join.fields)
+        for other, values in seen_in.items():
+            if other[0] == name and other[4] in join.process_types and joined & values:
+                return True
+    return False
 
 
 def _scan(options: BenchOptions, plan: Plan, **extra: Any) -> ScanResult:

@@ -17,14 +17,18 @@ from retrohunt.bench import BASELINES, BenchOptions, BenchReport, Comparison, be
 from retrohunt.bench.html import render_html
 from retrohunt.cli.options import PATTERNS, parse_patterns
 from retrohunt.cli.render import stderr, stdout
+from retrohunt.cli.sources import SOURCE_HELP, source_option
 from retrohunt.sink import write_atomic
+from retrohunt.sources import AUTO
 
 HELP = """Benchmark a rule set on corpora before it goes to the SIEM.
 
 Scans every --corpus with RULES (files or folders; default: the bundled pack) and reports,
 for the rule set and per rule: events/s and MB/s (each rule also scanned alone, for sets
 of up to 50 rules; --per-rule / --no-per-rule to choose), Hyperscan compile time with no
-cached database and database size, the prefilter's pass rate, hits and suppressed hits.
+cached database and database size, the prefilter's pass rate, hits and suppressed hits,
+and the rules that never saw any of their fields: a rule on a field the data lacks is no
+error and is not skipped, it just cannot match (the field is null), so bench names it.
 With labels (--labels, one per corpus, or CORPUS.labels.jsonl beside each corpus as
 `corpus generate --labels` writes) it adds precision, recall and false positives per
 rule, naming the commonest false-positive values (domain, address:port or image) to tune.
@@ -64,9 +68,11 @@ def bench_command(
         None, "--per-rule/--no-per-rule", help="Scan once per rule (default: ≤ 50 rules)."
     ),
     html_path: Path | None = typer.Option(None, "--html", help="Write the HTML report here."),
+    source: str = typer.Option(AUTO, "--source", help=SOURCE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> int:
     """Benchmark rules (see HELP)."""
+    forced = source_option(source)
     names = [name.strip() for name in baseline.split(",") if name.strip()]
     unknown = sorted(set(names) - set(BASELINES))
     if unknown:
@@ -85,6 +91,7 @@ def bench_command(
         repeat=repeat,
         per_rule=per_rule,
         patterns=parse_patterns(patterns),
+        source=forced,
     )
 
     def say(message: str) -> None:
@@ -114,6 +121,12 @@ def bench_command(
         stdout.print(comparison_table(comparison))
     stdout.print(runs_table(report))
     stdout.print(rules_table(report))
+    if report.unseen:
+        stdout.print(
+            f"{len(report.unseen)} rule(s) never saw any of their fields (they cannot match "
+            f"these corpora): {escape(', '.join(report.unseen))}",
+            highlight=False,
+        )
     if html_path is not None:
         stdout.print(f"HTML report: {html_path}", highlight=False)
     return 0
@@ -145,7 +158,8 @@ def runs_table(report: BenchReport) -> Table:
         f"Hyperscan compile (no cache) {compile_['hyperscan_seconds']:.3f} s, databases "
         f"{compile_['database_bytes'] / 1024:,.0f} KiB ({compile_['matcher_patterns']:,} "
         f"matcher + {compile_['prefilter_patterns']:,} prefilter patterns); prefilter pass "
-        f"rate {pass_rate}" + ("; * extrapolated from a sample" if any(
+        f"rate {pass_rate}; {len(report.unseen)} rule(s) never saw any of their fields"
+        + ("; * extrapolated from a sample" if any(
             r.extrapolated for r in report.runs) else "")
     )  # fmt: skip
     table.caption_justify = "left"
@@ -155,7 +169,7 @@ def runs_table(report: BenchReport) -> Table:
 def rules_table(report: BenchReport) -> Table:
     """Per rule: prefilter mode, patterns, hits, own throughput, precision and recall."""
     table = Table(title="Per rule", title_justify="left")
-    names = ["rule", "prefilter", "patterns", "hits", "suppressed", "MB/s alone"]
+    names = ["rule", "prefilter", "patterns", "fields seen", "hits", "suppressed", "MB/s alone"]
     if report.labelled:
         names += ["precision", "recall", "FP", "top false-positive values"]
     for name in names:
@@ -165,6 +179,7 @@ def rules_table(report: BenchReport) -> Table:
             escape(rule.name),
             rule.mode,
             f"{rule.patterns:,}",
+            _seen(rule.fields_seen),
             f"{rule.hits:,}",
             f"{rule.suppressed:,}",
             f"{rule.mb_per_second:,.1f}" if rule.mb_per_second else "-",
@@ -178,6 +193,10 @@ def rules_table(report: BenchReport) -> Table:
             ]
         table.add_row(*row)
     return table
+
+
+def _seen(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "[bold]no[/bold]")
 
 
 def comparison_table(comparison: Comparison) -> Table:
