@@ -539,6 +539,15 @@ class WinEvtEvents(Generator):
             host.parents[(key, owner.user)] = found
         return found
 
+    def sysmon_head(self, proc: Proc, ms: int) -> Data:
+        """The fields every Sysmon event about a process starts with."""
+        return {
+            "RuleName": "-",
+            "UtcTime": self.utc(ms),
+            "ProcessGuid": proc.guid,
+            "ProcessId": proc.pid,
+        }
+
     def process_data(
         self,
         host: Host,
@@ -566,10 +575,7 @@ class WinEvtEvents(Generator):
                 else f"C:\\Users\\{account.profile}\\"
             )
         data: Data = {
-            "RuleName": "-",
-            "UtcTime": self.utc(ms),
-            "ProcessGuid": proc.guid,
-            "ProcessId": proc.pid,
+            **self.sysmon_head(proc, ms),
             "Image": image,
             "FileVersion": info[0],
             "Description": info[1],
@@ -694,10 +700,7 @@ class WinEvtEvents(Generator):
             else f"fe80::{self.bits(16):x}:{self.bits(16):x}:{self.bits(16):x}:{self.bits(16):x}"
         )
         return {
-            "RuleName": "-",
-            "UtcTime": self.utc(ms),
-            "ProcessGuid": proc.guid,
-            "ProcessId": proc.pid,
+            **self.sysmon_head(proc, ms),
             "Image": proc.image,
             "User": proc.account.user,
             "Protocol": "udp" if port in (53, 123, 5353) else "tcp",
@@ -755,10 +758,7 @@ class WinEvtEvents(Generator):
                 else f"type:  5 {query.split('.', 1)[-1]}.edgekey.net;::ffff:{self.public4()};"
             )
         data: Data = {
-            "RuleName": "-",
-            "UtcTime": self.utc(ms),
-            "ProcessGuid": proc.guid,
-            "ProcessId": proc.pid,
+            **self.sysmon_head(proc, ms),
             "QueryName": query,
             "QueryStatus": "0",
             "QueryResults": results,
@@ -774,10 +774,7 @@ class WinEvtEvents(Generator):
         proc = self.context_proc(host)
         ms = self.tick()
         data: Data = {
-            "RuleName": "-",
-            "UtcTime": self.utc(ms),
-            "ProcessGuid": proc.guid,
-            "ProcessId": proc.pid,
+            **self.sysmon_head(proc, ms),
             "Image": proc.image,
             "User": proc.account.user,
         }
@@ -798,10 +795,7 @@ class WinEvtEvents(Generator):
         if signed:
             signature = "Microsoft Windows" if company.startswith("Microsoft") else company
         data: Data = {
-            "RuleName": "-",
-            "UtcTime": self.utc(ms),
-            "ProcessGuid": proc.guid,
-            "ProcessId": proc.pid,
+            **self.sysmon_head(proc, ms),
             "Image": proc.image,
             "ImageLoaded": dll,
             "FileVersion": info[0] if info else (_WINVER if signed else "-"),
@@ -879,10 +873,7 @@ class WinEvtEvents(Generator):
     def file_create(self, host: Host, proc: Proc, path: str) -> str:
         ms = self.tick()
         data: Data = {
-            "RuleName": "-",
-            "UtcTime": self.utc(ms),
-            "ProcessGuid": proc.guid,
-            "ProcessId": proc.pid,
+            **self.sysmon_head(proc, ms),
             "Image": proc.image,
             "TargetFilename": path,
             "CreationUtcTime": self.utc(ms - self.bits(16)),
