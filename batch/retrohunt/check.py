@@ -323,7 +323,7 @@ def _check_patterns(
     for rule in plan.rules:
         for pattern_id in sorted(rule_patterns(rule)):
             users.setdefault(pattern_id, []).append(rule)
-    _, expressions, all_flags = pattern_expressions(plan.patterns)
+    expressions, all_flags = pattern_expressions(plan.patterns)
     accepted: list[tuple[bytes, int, int]] = []
     for pattern, expression, flags in zip(plan.patterns, expressions, all_flags, strict=True):
         places = [
