@@ -50,7 +50,7 @@ def condition_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
         return pl.any_horizontal([condition_expr(c, hit_patterns) for c in live])
     if isinstance(node, Not):
         return ~condition_expr(node.child, hit_patterns)
-    return _leaf_expr(node, hit_patterns)
+    return leaf_expr(node, hit_patterns)
 
 
 def can_hold(node: Node, hit_patterns: frozenset[int]) -> bool:
@@ -86,7 +86,7 @@ def _never(node: Node, hit_patterns: frozenset[int]) -> bool:
     return isinstance(node, StringMatch) and node.pattern not in hit_patterns
 
 
-def _leaf_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
+def leaf_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
     if isinstance(node, StringMatch):
         return pl.col(hit_column(node.pattern)) if node.pattern in hit_patterns else pl.lit(False)
     if isinstance(node, RegexMatch):
@@ -182,7 +182,7 @@ def matched_expr(
     labelled: dict[str, pl.Expr] = {}
     for leaf in positive_leaves(node):
         if not _never(leaf, hit_patterns):
-            labelled.setdefault(leaf_label(leaf, patterns), _leaf_expr(leaf, hit_patterns))
+            labelled.setdefault(leaf_label(leaf, patterns), leaf_expr(leaf, hit_patterns))
     if not labelled:
         return pl.lit([], dtype=pl.List(pl.String))
     return pl.concat_list(
