@@ -1,4 +1,4 @@
-"""Sigma condition trees as Polars expressions over pattern-hit and typed-predicate columns."""
+"""Sigma condition trees: what pattern hits alone decide, leaf expressions, labels, costs."""
 
 from __future__ import annotations
 
@@ -23,34 +23,6 @@ from retrohunt.compiler.plan import (
     StringPattern,
 )
 from retrohunt.match import predicates
-
-
-def hit_column(pattern_id: int) -> str:
-    """Name of the boolean column holding pattern `pattern_id`'s hits."""
-    return f"_rh_p{pattern_id}"
-
-
-def condition_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
-    """A non-null boolean expression for `node`.
-
-    Patterns absent from `hit_patterns` matched no row, so they are the literal False. Every
-    leaf is two-valued (a null field makes a string, number or CIDR test false), so `not`
-    means "the test failed", which is what Sigma and the reference evaluator mean.
-    """
-    if isinstance(node, And):
-        if any(_never(c, hit_patterns) for c in node.children):
-            return pl.lit(False)
-        return pl.all_horizontal([condition_expr(c, hit_patterns) for c in node.children])
-    if isinstance(node, Or):
-        # A blocklist rule ORs tens of thousands of patterns, of which a batch hits a few:
-        # an expression per pattern would cost Polars more than the scan itself.
-        live = [c for c in node.children if not _never(c, hit_patterns)]
-        if not live:
-            return pl.lit(False)
-        return pl.any_horizontal([condition_expr(c, hit_patterns) for c in live])
-    if isinstance(node, Not):
-        return ~condition_expr(node.child, hit_patterns)
-    return leaf_expr(node, hit_patterns)
 
 
 def can_hold(node: Node, hit_patterns: frozenset[int]) -> bool:
@@ -81,14 +53,11 @@ def _truth(node: Node, hit_patterns: frozenset[int]) -> bool | None:
     return None
 
 
-def _never(node: Node, hit_patterns: frozenset[int]) -> bool:
-    """A string test whose pattern matched no row of the batch: false on every row."""
-    return isinstance(node, StringMatch) and node.pattern not in hit_patterns
-
-
-def leaf_expr(node: Node, hit_patterns: frozenset[int]) -> pl.Expr:
-    if isinstance(node, StringMatch):
-        return pl.col(hit_column(node.pattern)) if node.pattern in hit_patterns else pl.lit(False)
+def leaf_expr(node: Node) -> pl.Expr:
+    """A leaf that reads a field's value as a non-null boolean expression (string tests
+    are read from the pattern hits instead: `masks.MaskEvaluator`). Every leaf is
+    two-valued (a null field makes a number, CIDR or regex test false), so `not` means
+    "the test failed", which is what Sigma and the reference evaluator mean."""
     if isinstance(node, RegexMatch):
         return predicates.regex_search(node.field, node.expression)
     if isinstance(node, FieldEquals):
@@ -173,18 +142,3 @@ def leaf_label(node: Node, patterns: Sequence[StringPattern]) -> str:
     if isinstance(node, Exists):
         return f"{node.field}|exists: {str(node.expected).lower()}"
     raise TypeError(f"not a leaf: {node!r}")
-
-
-def matched_expr(
-    node: Node, patterns: Sequence[StringPattern], hit_patterns: frozenset[int]
-) -> pl.Expr:
-    """The labels of the positive leaves that hold on the row, deduplicated, in rule order."""
-    labelled: dict[str, pl.Expr] = {}
-    for leaf in positive_leaves(node):
-        if not _never(leaf, hit_patterns):
-            labelled.setdefault(leaf_label(leaf, patterns), leaf_expr(leaf, hit_patterns))
-    if not labelled:
-        return pl.lit([], dtype=pl.List(pl.String))
-    return pl.concat_list(
-        [pl.when(expr).then(pl.lit(label)) for label, expr in labelled.items()]
-    ).list.drop_nulls()

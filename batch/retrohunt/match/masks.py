@@ -159,7 +159,7 @@ class MaskEvaluator:
         result = (
             subset.lazy()
             .with_columns(derived_columns(numbers, addresses))
-            .select(leaf_expr(leaf, frozenset()).alias("held"))
+            .select(leaf_expr(leaf).alias("held"))
             .collect()
             .get_column("held")
             .to_numpy()
