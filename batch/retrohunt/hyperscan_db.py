@@ -45,6 +45,7 @@ _ONE_CHAR = (
     rb"(?:[\x00-\x7f]|[\xc0-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf7][\x80-\xbf]{3})"
 )
 _ANY_RUN = rb"[^\xfe\xff]*"
+_SHORT = 3  # bytes: an open-ended literal shorter than this is closed at the value's end
 _NOT_PLAIN = re.compile(rb"[^A-Za-z0-9]")  # bytes written as \xHH in an expression
 
 
@@ -74,7 +75,19 @@ def pattern_expression(parts: Sequence[ValuePart]) -> bytes:
             out += _NOT_PLAIN.sub(_hex_escape, part.encode("utf-8"))
     if not closed:
         out += rb"\xfe"
+    elif _repeats(body, opened):
+        out += _ANY_RUN + rb"\xfe"  # reported once per value, not once per occurrence
     return bytes(out)
+
+
+def _repeats(body: Sequence[ValuePart], opened: bool) -> bool:
+    """Would an open-ended pattern be reported many times in one value? A wildcard inside
+    lets every later occurrence of what follows it end another match, and an unanchored
+    short literal (a `\\`, a digit) recurs in most paths and command lines."""
+    literal = [p for p in body if isinstance(p, str)]
+    if len(literal) != len(body):
+        return True
+    return opened and len("".join(literal).encode("utf-8")) < _SHORT
 
 
 @dataclass(slots=True)

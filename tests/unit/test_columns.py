@@ -27,8 +27,11 @@ def hits_of(patterns: list[StringPattern], values: list[str | None]) -> dict[int
         (("ab",), rb"\xffab\xfe"),
         (("ab", ANY), rb"\xffab"),
         ((ANY, "ab"), rb"ab\xfe"),
-        ((ANY, "ab", ANY), rb"ab"),
-        ((ANY, "a", ANY, "b", ANY), rb"a[^\xfe\xff]*b"),
+        ((ANY, "abc", ANY), rb"abc"),
+        # reported once per value: a short literal recurs, a wildcard inside lets it recur
+        ((ANY, "ab", ANY), rb"ab[^\xfe\xff]*\xfe"),
+        ((ANY, "abc", ANY, "d", ANY), rb"abc[^\xfe\xff]*d[^\xfe\xff]*\xfe"),
+        ((ANY, "a", ANY, "b"), rb"a[^\xfe\xff]*b\xfe"),
         (
             ("a", ONE),
             rb"\xffa(?:[\x00-\x7f]|[\xc0-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf7][\x80-\xbf]{3})\xfe",
