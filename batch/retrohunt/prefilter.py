@@ -31,6 +31,7 @@ bad lines are quarantined and counted whether the prefilter is on or off.
 from __future__ import annotations
 
 import codecs
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
@@ -178,6 +179,7 @@ class Atom:
     display: str
 
 
+@functools.lru_cache(maxsize=1 << 16)  # thousands of rules share fragments
 def literal_atom(text: str, *, cased: bool) -> Atom:
     """A value fragment in every spelling a JSON string may give it, `\\uXXXX` aside."""
     return Atom(_NOT_PLAIN.sub(_spelling, text.encode("utf-8")), not cased, text)

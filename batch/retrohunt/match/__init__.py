@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from retrohunt.compiler.plan import Plan
+from retrohunt.compiler.plan import Plan, rule_patterns
 from retrohunt.hyperscan_db import CompiledPatterns
 from retrohunt.match.columns import pattern_hits
 from retrohunt.match.conditions import can_hold
@@ -49,8 +49,10 @@ def match_frame(
     # A rule that cannot hold on any row of the batch, its string tests being what they
     # are, costs no work at all: with thousands of rules, most are in that case.
     by_logsource: dict[tuple[str | None, str | None, str | None], list[int]] = {}
-    for index, rule in enumerate(plan.rules):
-        if can_hold(rule.condition, hit_patterns):
+    unhit: tuple[tuple[frozenset[int], bool], ...] = plan.memo("unhit", _holds_without_hits)
+    for index, (rule, (patterns, holds)) in enumerate(zip(plan.rules, unhit, strict=True)):
+        live = can_hold(rule.condition, hit_patterns) if patterns & hit_patterns else holds
+        if live:
             by_logsource.setdefault(rule.logsource, []).append(index)
     if not by_logsource:
         return pl.DataFrame(schema=HITS_SCHEMA)
@@ -84,6 +86,14 @@ def match_frame(
     if not found:
         return pl.DataFrame(schema=HITS_SCHEMA)
     return pl.concat(found)
+
+
+def _holds_without_hits(plan: Plan) -> tuple[tuple[frozenset[int], bool], ...]:
+    """Per rule: its string patterns, and whether it could hold when none of them hits
+    (most rules, most batches: a set intersection then decides instead of a tree walk)."""
+    return tuple(
+        (rule_patterns(rule), can_hold(rule.condition, frozenset())) for rule in plan.rules
+    )
 
 
 def _admits(logsource: tuple[str | None, str | None, str | None]) -> pl.Expr:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import polars as pl
 
 from retrohunt.compiler.plan import (
+    COMPARISONS,
     And,
     CidrMatch,
     Const,
@@ -40,7 +41,7 @@ from retrohunt.match.conditions import (
     positive_leaves,
     typed_fields,
 )
-from retrohunt.match.predicates import derived_columns
+from retrohunt.match.predicates import decimal_column, derived_columns, integer_column
 
 Mask = npt.NDArray[np.bool_]  # one bool per row of the frame
 ValueLeaf = NumberEquals | NumberCompare | RegexMatch | FieldEquals | CidrMatch | IsNull | Exists
@@ -63,6 +64,9 @@ class MaskEvaluator:
         # leaf -> (rows computed so far, values on those rows)
         self._leaves: dict[ValueLeaf, tuple[Mask, Mask]] = {}
         self._order: dict[int, tuple[Node, ...]] = {}  # id(node) -> children, cheapest first
+        self._nulls: dict[str, Mask] = {}
+        # field -> derived number column -> (row holds a number, the number or 0)
+        self._numbers: dict[str, dict[str, tuple[Mask, np.ndarray]]] = {}
 
     def truth(self, node: Node, rows: Mask) -> Mask:
         """Where `node` holds, among `rows` (false outside them). Masks are never changed
@@ -137,15 +141,44 @@ class MaskEvaluator:
     # --- leaves that read values ----------------------------------------------------------------
 
     def _leaf(self, leaf: ValueLeaf, rows: Mask) -> Mask:
+        if isinstance(leaf, IsNull):
+            return rows & self._null(leaf.field)
+        if isinstance(leaf, Exists):
+            return rows & (~self._null(leaf.field) if leaf.expected else self._null(leaf.field))
+        if isinstance(leaf, NumberEquals | NumberCompare):
+            return rows & self._number_test(leaf)
         done, values = self._leaves.get(leaf, (self.none, self.none))
         wanted = rows & ~done
         if wanted.any():
-            if isinstance(leaf, IsNull | Exists):
-                wanted = ~self.none  # a null test over the whole column costs no more
             values = values | self._compute(leaf, wanted)
             done = done | wanted
             self._leaves[leaf] = (done, values)
         return values & rows
+
+    def _null(self, field: str) -> Mask:
+        found = self._nulls.get(field)
+        if found is None:
+            found = self._nulls[field] = self.frame.get_column(field).is_null().to_numpy()
+        return found
+
+    def _number_test(self, leaf: NumberEquals | NumberCompare) -> Mask:
+        """A number leaf over every row, from the field read as numbers once per batch
+        (`predicates.derived_columns`): a numpy comparison instead of a Polars query."""
+        found = self._numbers.get(leaf.field)
+        if found is None:
+            derived = self.frame.select(derived_columns({leaf.field}, set()))
+            found = self._numbers[leaf.field] = {
+                column.name: (column.is_not_null().to_numpy(), column.fill_null(0).to_numpy())
+                for column in derived.get_columns()
+            }
+        integer = isinstance(leaf, NumberEquals) and isinstance(leaf.number, int)
+        name = integer_column(leaf.field) if integer else decimal_column(leaf.field)
+        valid, values = found[name]
+        if isinstance(leaf, NumberEquals):
+            held: Mask = valid & (values == leaf.number)
+            return held
+        compared: Mask = valid & COMPARISONS[leaf.op](values, leaf.number)
+        return compared
 
     def _compute(self, leaf: ValueLeaf, wanted: Mask) -> Mask:
         """The leaf's value on the `wanted` rows (false elsewhere), by one Polars query over
