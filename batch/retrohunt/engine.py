@@ -39,6 +39,10 @@ FLUSH_BYTES = 8 << 20
 """Held candidate lines that make an archive run parse and match them."""
 CONTEXT_FLUSH_BYTES = 32 << 20
 """Held candidate and process lines (for the process join) that make it do so."""
+BYPASS_SAMPLE_LINES = 5_000
+"""Lines the prefilter sorts before the engine judges whether it is worth running."""
+BYPASS_PASS_RATE = 0.5
+"""A pass rate at or above which the prefilter is bypassed for the rest of the run."""
 
 
 class LineSource(Protocol):
@@ -143,6 +147,15 @@ class Engine:
     persist_table: bool = False
     # Match with Polars regular expressions instead of Hyperscan: the bench's baseline.
     regex_baseline: bool = False
+    # The prefilter pays off only when it drops most lines. With a rule set of thousands
+    # of rules (SigmaHQ's), some rule's text is on every line: the prefilter then passes
+    # everything and costs more than parsing. After `BYPASS_SAMPLE_LINES` lines at a pass
+    # rate of at least `bypass_pass_rate` it is skipped for the rest of the run (the alerts
+    # are the same by construction: it is only ever a shortcut). None: never bypassed.
+    bypass_pass_rate: float | None = BYPASS_PASS_RATE
+    bypassed: bool = field(init=False, default=False)
+    sampled_lines: int = field(init=False, default=0)
+    sampled_candidates: int = field(init=False, default=0)
     sources: list[Source] = field(init=False)
     joins: bool = field(init=False)
 
@@ -189,6 +202,8 @@ class Engine:
         self.table = table
         self.times = StageTimes()
         self.deferred = self.archives_started = 0
+        self.bypassed = False
+        self.sampled_lines = self.sampled_candidates = 0
         self.describe_table = table if self.joins else ProcessTable()
 
     def start(self, archive: str) -> ArchiveRun:
@@ -242,6 +257,13 @@ class Engine:
         return {
             "prefilter": {
                 "enabled": self.prefilter,
+                "bypassed": self.bypassed,
+                "sampled_lines": self.sampled_lines,
+                "sampled_pass_rate": (
+                    round(self.sampled_candidates / self.sampled_lines, 6)
+                    if self.sampled_lines
+                    else None
+                ),
                 "patterns": self.filter.pattern_count,
                 "every_line": self.filter.every_line,
                 "rules": {f.rule: f.mode for f in self.filter.rules},
@@ -256,6 +278,18 @@ class Engine:
             },
             "stage_seconds": self.times.as_dict(),
         }
+
+    def sample(self, lines: int, candidates: int) -> None:
+        """Count lines the prefilter sorted; bypass it once the sample says it is useless."""
+        if self.bypassed or self.bypass_pass_rate is None:
+            return
+        if self.sampled_lines >= BYPASS_SAMPLE_LINES:
+            return
+        self.sampled_lines += lines
+        self.sampled_candidates += candidates
+        if self.sampled_lines >= BYPASS_SAMPLE_LINES:
+            rate = self.sampled_candidates / self.sampled_lines
+            self.bypassed = rate >= self.bypass_pass_rate
 
     # --- stages -----------------------------------------------------------------------------
 
@@ -374,20 +408,26 @@ class ArchiveRun:
     def feed(self, chunk: Chunk) -> Output:
         """Take one chunk; returns what the lines processed so far gave."""
         engine = self.engine
-        if not (engine.prefilter or engine.joins):
+        filtering = engine.prefilter and not engine.bypassed
+        if not (filtering or engine.joins):
             return self._evaluate_chunk(chunk)
         started = time.perf_counter()
         found = engine.filter.scan(chunk)
-        if engine.prefilter:
-            self.lines += chunk.physical_lines() - found.empty_lines
         engine.times.prefilter += time.perf_counter() - started
         if engine.joins:
             self._hold(self._context, found.context)
-        if not engine.prefilter:
+        if not filtering:
             return self._evaluate_chunk(chunk)
+        lines = chunk.physical_lines() - found.empty_lines
+        self.lines += lines
+        engine.sample(lines, len(found.candidates))
         self._hold(self._candidates, found.candidates)
         self._candidate_bytes += len(found.candidates.data)
-        if self._candidate_bytes >= self.flush_bytes or self._held_bytes >= CONTEXT_FLUSH_BYTES:
+        if (
+            engine.bypassed  # from the next chunk on, every line is parsed: flush what is held
+            or self._candidate_bytes >= self.flush_bytes
+            or self._held_bytes >= CONTEXT_FLUSH_BYTES
+        ):
             return self.flush()
         return Output()
 

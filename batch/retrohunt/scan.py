@@ -14,7 +14,7 @@ from retrohunt.alerts import empty_alerts, with_alert_ids
 from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, prefetch
 from retrohunt.compiler import PatternList, Plan, compile_rules, find_allowlists, rule_roots
 from retrohunt.context import DEFAULT_HORIZON, ProcessTable
-from retrohunt.engine import Engine, Output, PendingLines
+from retrohunt.engine import BYPASS_PASS_RATE, Engine, Output, PendingLines
 from retrohunt.errors import InputError, RuleError
 from retrohunt.evaluate import Evaluation, evaluate, load_labels
 from retrohunt.manifest import build_manifest
@@ -49,6 +49,9 @@ class ScanOptions:
     prefilter: bool = True
     """Run the raw-byte prefilter, so only lines that could alert are parsed. Off, every
     line is parsed and evaluated: the alerts are the same, only slower."""
+    prefilter_bypass_rate: float | None = BYPASS_PASS_RATE
+    """Skip the prefilter for the rest of the run when it passed at least this share of the
+    first 5,000 lines (it then costs more than it saves); None: never skip it."""
     process_join: bool = True
     """Give network and DNS events their process's image, command line, parent, user and
     container from the process event (Falcon: ContextProcessId = TargetProcessId)."""
@@ -187,6 +190,7 @@ def scan(
         table=table,
         persist_table=options.process_table is not None,
         regex_baseline=options.regex_baseline,
+        bypass_pass_rate=options.prefilter_bypass_rate,
     )
     results = [_scan_one(path, options, engine, progress) for path in options.archives]
     for result in results:

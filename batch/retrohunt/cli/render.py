@@ -119,6 +119,12 @@ def _prefilter_caption(prefilter: dict[str, Any]) -> str:
         return ""
     if not prefilter.get("enabled"):
         return "prefilter: off (--no-prefilter), every line parsed"
+    if prefilter.get("bypassed"):
+        rate = prefilter.get("sampled_pass_rate") or 0.0
+        return (
+            f"prefilter: bypassed after {prefilter.get('sampled_lines', 0):,} lines "
+            f"(it let {rate:.0%} of them by); every later line parsed"
+        )
     fallbacks = sorted(
         r for r, mode in (prefilter.get("rules") or {}).items() if mode != "prefiltered"
     )
