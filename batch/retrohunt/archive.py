@@ -72,6 +72,24 @@ class Chunk:
             return self.line_count
         return len(self.newlines()) + (1 if self.data and not self.data.endswith(b"\n") else 0)
 
+    def split(self, lines: int) -> tuple[Chunk, Chunk]:
+        """The chunk's first `lines` lines, and the rest (empty when there is no more)."""
+        newlines = self.newlines()
+        if lines >= len(newlines):
+            return self, Chunk(
+                b"", self.first_line + self.physical_lines(), self.offset + len(self.data), 0
+            )
+        cut = int(newlines[lines - 1]) + 1 if lines > 0 else 0
+        head = Chunk(self.data[:cut], self.first_line, self.offset, lines, newlines[:lines])
+        tail = Chunk(
+            self.data[cut:],
+            self.first_line + lines,
+            self.offset + cut,
+            None if self.line_count is None else self.line_count - lines,
+            newlines[lines:] - cut,
+        )
+        return head, tail
+
     def line_at(self, offset: int) -> bytes:
         """The line starting at stream offset `offset`, without its newline (or CR)."""
         start = offset - self.offset

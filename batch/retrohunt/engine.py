@@ -39,7 +39,7 @@ FLUSH_BYTES = 8 << 20
 """Held candidate lines that make an archive run parse and match them."""
 CONTEXT_FLUSH_BYTES = 32 << 20
 """Held candidate and process lines (for the process join) that make it do so."""
-BYPASS_SAMPLE_LINES = 5_000
+BYPASS_SAMPLE_LINES = 2_000
 """Lines the prefilter sorts before the engine judges whether it is worth running."""
 BYPASS_PASS_RATE = 0.5
 """A pass rate at or above which the prefilter is bypassed for the rest of the run."""
@@ -60,6 +60,12 @@ class Output:
 
     bad: list[BadLine] = field(default_factory=list)
     alerts: list[pl.DataFrame] = field(default_factory=list)
+
+    def extend(self, other: Output) -> Output:
+        """This output followed by `other`'s."""
+        self.bad.extend(other.bad)
+        self.alerts.extend(other.alerts)
+        return self
 
 
 class PendingLines:
@@ -279,17 +285,22 @@ class Engine:
             "stage_seconds": self.times.as_dict(),
         }
 
+    def sample_wanted(self) -> int:
+        """Lines the prefilter must still sort before the bypass is decided (0: decided,
+        or never bypassed)."""
+        if not self.prefilter or self.bypassed or self.bypass_pass_rate is None:
+            return 0
+        return max(0, BYPASS_SAMPLE_LINES - self.sampled_lines)
+
     def sample(self, lines: int, candidates: int) -> None:
         """Count lines the prefilter sorted; bypass it once the sample says it is useless."""
-        if self.bypassed or self.bypass_pass_rate is None:
-            return
-        if self.sampled_lines >= BYPASS_SAMPLE_LINES:
+        threshold = self.bypass_pass_rate
+        if threshold is None or not self.sample_wanted():
             return
         self.sampled_lines += lines
         self.sampled_candidates += candidates
         if self.sampled_lines >= BYPASS_SAMPLE_LINES:
-            rate = self.sampled_candidates / self.sampled_lines
-            self.bypassed = rate >= self.bypass_pass_rate
+            self.bypassed = self.sampled_candidates / self.sampled_lines >= threshold
 
     # --- stages -----------------------------------------------------------------------------
 
@@ -407,6 +418,15 @@ class ArchiveRun:
 
     def feed(self, chunk: Chunk) -> Output:
         """Take one chunk; returns what the lines processed so far gave."""
+        wanted = self.engine.sample_wanted()
+        if 0 < wanted < chunk.physical_lines():
+            # Only the sample goes through the prefilter before the bypass is decided: with
+            # a rule set that makes it useless, it is also at its slowest.
+            head, tail = chunk.split(wanted)
+            return self._feed(head).extend(self._feed(tail))
+        return self._feed(chunk)
+
+    def _feed(self, chunk: Chunk) -> Output:
         engine = self.engine
         filtering = engine.prefilter and not engine.bypassed
         if not (filtering or engine.joins):

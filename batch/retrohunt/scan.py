@@ -51,7 +51,7 @@ class ScanOptions:
     line is parsed and evaluated: the alerts are the same, only slower."""
     prefilter_bypass_rate: float | None = BYPASS_PASS_RATE
     """Skip the prefilter for the rest of the run when it passed at least this share of the
-    first 5,000 lines (it then costs more than it saves); None: never skip it."""
+    first 2,000 lines (it then costs more than it saves); None: never skip it."""
     process_join: bool = True
     """Give network and DNS events their process's image, command line, parent, user and
     container from the process event (Falcon: ContextProcessId = TargetProcessId)."""
