@@ -468,3 +468,24 @@ def test_corrupted_zstd_block_is_corrupt_not_silently_short(tmp_path: Path) -> N
 
     assert len(got) < len(data)
     assert error.offset == len(got)
+
+
+def test_a_chunk_splits_into_its_first_lines_and_the_rest() -> None:
+    chunk = Chunk(b"a\nbb\n\nccc\nd", first_line=10, offset=100)
+    head, tail = chunk.split(2)
+    assert (head.data, head.first_line, head.offset, head.physical_lines()) == (
+        b"a\nbb\n",
+        10,
+        100,
+        2,
+    )
+    assert (tail.data, tail.first_line, tail.offset, tail.physical_lines()) == (
+        b"\nccc\nd",
+        12,
+        105,
+        3,
+    )
+    assert tail.newlines().tolist() == [0, 4]
+    assert tail.line_at(106) == b"ccc"
+    whole, rest = chunk.split(10)
+    assert whole is chunk and rest.data == b"" and rest.physical_lines() == 0
