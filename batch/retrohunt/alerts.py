@@ -102,16 +102,7 @@ def build_alerts(
     """
     if hits.height == 0:
         return empty_alerts()
-    rules = pl.DataFrame(
-        {
-            RULE_COLUMN: pl.Series(range(len(plan.rules)), dtype=pl.UInt32),
-            "rule_id": [r.rule_id for r in plan.rules],
-            "rule_name": [r.name for r in plan.rules],
-            "rule_title": [r.title for r in plan.rules],
-            "level": [r.level for r in plan.rules],
-            "tags": pl.Series([list(r.tags) for r in plan.rules], dtype=pl.List(pl.String)),
-        }
-    )
+    rules: pl.DataFrame = plan.memo("alerts.rules", _rule_columns)
     picked = (
         events.with_row_index(ROW_COLUMN)
         .filter(pl.col(ROW_COLUMN).is_in(hits[ROW_COLUMN].unique().implode()))
@@ -125,6 +116,21 @@ def build_alerts(
         pl.lit(None, dtype=pl.String).alias("alert_id"),
     )
     return joined.select(pl.col(name).cast(dtype) for name, dtype in ALERT_SCHEMA.items())
+
+
+def _rule_columns(plan: Plan) -> pl.DataFrame:
+    """The rule columns of alerts, one row per rule (built once per plan: with thousands of
+    rules, building it took 50 ms)."""
+    return pl.DataFrame(
+        {
+            RULE_COLUMN: pl.Series(range(len(plan.rules)), dtype=pl.UInt32),
+            "rule_id": [r.rule_id for r in plan.rules],
+            "rule_name": [r.name for r in plan.rules],
+            "rule_title": [r.title for r in plan.rules],
+            "level": [r.level for r in plan.rules],
+            "tags": pl.Series([list(r.tags) for r in plan.rules], dtype=pl.List(pl.String)),
+        }
+    )
 
 
 def with_alert_ids(alerts: pl.DataFrame, archive_sha256: str) -> pl.DataFrame:
