@@ -555,3 +555,22 @@ def test_a_reused_process_key_joins_the_same_process_with_prefilter_on_and_off(
     off = run([path], tmp_path / "off", prefilter=False, chunk_size=8192)
 
     assert _comparable(on.alerts).equals(_comparable(off.alerts))
+
+
+def test_a_process_line_with_a_wrong_shaped_envelope_is_learned_as_matching_reads_it(
+    tmp_path: Path,
+) -> None:
+    # A Falcon process line that also holds a CloudTrail `Records` list whose record does
+    # not fit the schema (`requestParameters` a string, not an object): reading it nulls every
+    # nested column, the envelope too, so matching sees one Falcon event, not records. The
+    # process join learns the process the same way (it once read only the list's length,
+    # saw an envelope and left the process out; found by tests/test_exactness.py).
+    miner = process("4242", MINER, MINER_CMD, aid=LIN_AID)
+    miner["Records"] = [None, {"requestParameters": "x", "eventName": "RunInstances"}]
+    events = [dns("4242", "pool.supportxmr.com"), miner]
+    path = archive(tmp_path / "in", events)
+
+    for prefilter in (True, False):
+        alerts = run([path], tmp_path / f"out-{prefilter}", prefilter=prefilter).alerts
+        dns_alert = alerts.filter(pl.col("line_number") == 1).row(0, named=True)
+        assert (dns_alert["process_context"], dns_alert["image"]) == ("joined", MINER)

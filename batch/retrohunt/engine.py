@@ -31,6 +31,7 @@ from retrohunt.parse import OFFSET_COLUMN, BadLine, LineBatch, ParsedChunk, pars
 from retrohunt.prefilter import build_prefilter
 from retrohunt.sources import Source, event_context, normalise, raw_schema, select_sources
 from retrohunt.sources.base import JOINED_FIELDS
+from retrohunt.sources.paths import nested_roots
 from retrohunt.sources.records import expand_envelopes
 from retrohunt.sources.taxonomy import EVENT_TIME, RECORD, SOURCE
 from retrohunt.sources.timestamps import UTC_MICROS
@@ -192,10 +193,15 @@ class Engine:
         }
         self.context_schema = raw_schema(self.context_sources, context_fields)
         # An envelope line's events are its records, never the line itself: a process
-        # line is learned only if it is no envelope. Only the list's length is needed.
+        # line is learned only if it is no envelope. Only the list's length is read here;
+        # the rare line that has one is read again with the nested columns matching reads
+        # (`_envelope_lines`).
         self.envelopes = sorted({s.envelope for s in self.sources if s.envelope})
         for envelope in self.envelopes:
             self.context_schema[envelope] = pl.List(pl.Struct({"_rh_unread": pl.String()}))
+        self.nested_schema = {n: self.match_schema[n] for n in nested_roots(self.match_schema)}
+        for envelope in self.envelopes:
+            self.nested_schema.setdefault(envelope, self.context_schema[envelope])
         self.defer_all = any(
             rule_wants_context(rule, self.plan, JOINED_FIELDS) for rule in self.plan.rules
         )
@@ -317,8 +323,9 @@ class Engine:
             return
         started = time.perf_counter()
         parsed = parse_lines(context, self.context_schema)
-        for envelope in self.envelopes:
-            parsed.frame = parsed.frame.filter(pl.col(envelope).list.len().fill_null(0) == 0)
+        if self.envelopes:
+            envelopes = self._envelope_lines(context, parsed.frame)
+            parsed.frame = parsed.frame.filter(~pl.col(OFFSET_COLUMN).is_in(envelopes.implode()))
         sources = self.context_sources
         start_time = (
             event_context(sources)[0]
@@ -333,6 +340,22 @@ class Engine:
         )
         self.table.add(rows, sources, ordinal)
         self.times.join += time.perf_counter() - started
+
+    def _envelope_lines(self, lines: LineBatch, frame: pl.DataFrame) -> pl.Series:
+        """Offsets of the lines whose events are their envelope's records. Whether a line
+        holding a non-empty envelope list is one depends on how its nested values fit the
+        schema matching reads them with (a wrong-shaped nested value nulls every nested
+        column of its line, the envelope too, and the line is one event then), so those
+        lines are read again with that schema's nested columns."""
+        holding = pl.any_horizontal(pl.col(e).list.len().fill_null(0) > 0 for e in self.envelopes)
+        offsets = frame.filter(holding).get_column(OFFSET_COLUMN)
+        if offsets.is_empty():
+            return offsets
+        wanted = offsets.to_list()
+        batch = LineBatch.of(lines.lines_at(wanted), lines.line_numbers_at(wanted), wanted)
+        again = parse_lines(batch, self.nested_schema).frame
+        kept = pl.any_horizontal(pl.col(e).list.len().fill_null(0) > 0 for e in self.envelopes)
+        return again.filter(kept).get_column(OFFSET_COLUMN)
 
     def _match(self, events: pl.DataFrame, ordinal: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The events (enriched by the process join when it is on) and their hits."""
