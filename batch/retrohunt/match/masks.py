@@ -187,16 +187,11 @@ class MaskEvaluator:
         if isinstance(leaf, FieldEquals):
             columns.add(leaf.other)
         indices = np.flatnonzero(wanted)
-        subset = self.frame.select(pl.col(sorted(columns)).gather(indices))
+        subset = self.frame.select(sorted(columns))[indices]
         numbers, addresses = typed_fields([leaf])
-        result = (
-            subset.lazy()
-            .with_columns(derived_columns(numbers, addresses))
-            .select(leaf_expr(leaf).alias("held"))
-            .collect()
-            .get_column("held")
-            .to_numpy()
-        )
+        if numbers or addresses:
+            subset = subset.with_columns(derived_columns(numbers, addresses))
+        result = subset.select(leaf_expr(leaf)).to_series().to_numpy()
         out = np.zeros(self.frame.height, dtype=bool)
         out[indices] = result
         return out
