@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Mapping
+from typing import Any
+from unittest import mock
 
+import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import falcon_network, falcon_process, jsonl
+from retrohunt import parse as parse_module
 from retrohunt.archive import Chunk
-from retrohunt.parse import LINE_COLUMN, OFFSET_COLUMN, ParsedChunk, parse_chunk
+from retrohunt.compiler.plan import KEYWORD_FIELD
+from retrohunt.parse import LINE_COLUMN, OFFSET_COLUMN, ParsedChunk, event_text, parse_chunk
 
 SCHEMA: dict[str, pl.DataType] = {
     "event_simpleName": pl.String(),
@@ -252,3 +261,216 @@ def test_many_bad_lines_in_a_big_chunk_are_all_found_exactly() -> None:
     assert parsed.frame["RemotePort"].to_list() == [str(n) for n in good]
     assert parsed.lines == total
     assert [b.line_number for b in parsed.bad] == sorted(b.line_number for b in parsed.bad)
+
+
+# The reader for schemas wide in nested fields (`str.json_decode`, with Polars' NDJSON reader
+# for the lines it cannot read) against Polars' NDJSON reader on the whole chunk, which it
+# must equal: the same frame, or None where the NDJSON reader fails or skips a line.
+
+KEYS = ["a", "b", "n", "l", "x", "k", "Event.Image", "_rh_text"]
+# Fields enough that the schema is read by json_decode (asserted in the test).
+PAD = {"_pad": pl.Struct({f"p{i}": pl.String() for i in range(parse_module._WIDE)})}
+
+
+def nested_dtypes() -> st.SearchStrategy[pl.DataType]:
+    def wrap(children: st.SearchStrategy[pl.DataType]) -> st.SearchStrategy[pl.DataType]:
+        fields = st.dictionaries(st.sampled_from(KEYS), children, min_size=1, max_size=3)
+        return fields.map(pl.Struct) | fields.map(lambda f: pl.List(pl.Struct(f)))
+
+    return st.recursive(st.just(pl.String()), wrap, max_leaves=6)
+
+
+SCHEMAS = st.dictionaries(st.sampled_from(KEYS), nested_dtypes(), min_size=1, max_size=4)
+NUMBERS = st.from_regex(
+    r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?", fullmatch=True
+)
+STRING_PIECES = st.one_of(
+    st.text(st.characters(exclude_characters='"\\', exclude_categories=["Cc", "Cs"]), max_size=4),
+    st.sampled_from(["\\\\", '\\"', "\\/", "\\n", "\\t", "\\u00e9", "\\ud83d\\ude00", "\\u0000"]),
+    st.sampled_from([""] * 40 + ["\\ud800", "\\x", "\t"]),  # a lone surrogate; not JSON
+)
+STRINGS = st.lists(STRING_PIECES, max_size=4).map(lambda pieces: '"' + "".join(pieces) + '"')
+
+
+def members(pairs: list[tuple[str, str]]) -> str:
+    return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in pairs) + "}"
+
+
+SCALARS = st.one_of(NUMBERS, STRINGS, st.sampled_from(["true", "false", "null"]))
+ANY_VALUE = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3).map(lambda items: "[" + ", ".join(items) + "]")
+        | st.lists(st.tuples(st.sampled_from(KEYS), inner), max_size=3).map(members)
+    ),
+    max_leaves=5,
+)
+RARELY = st.sampled_from([False] * 40 + [True])
+SPACE = st.sampled_from(["", "", "", " ", "\t", "\r"])
+
+
+def value_of(draw: st.DrawFn, dtype: pl.DataType) -> str:
+    """A JSON value for `dtype`: mostly of its shape, sometimes of any shape."""
+    if draw(RARELY):
+        return draw(ANY_VALUE)
+    if isinstance(dtype, pl.List):
+        items = draw(st.lists(st.just(dtype.inner), max_size=3))
+        return "[" + ",".join(value_of(draw, item) for item in items) + "]"
+    if isinstance(dtype, pl.Struct):
+        return object_of(draw, {f.name: f.dtype for f in dtype.fields})
+    return draw(SCALARS)
+
+
+def object_of(draw: st.DrawFn, fields: Mapping[str, Any]) -> str:
+    """A JSON object with some of `fields` (and maybe other or repeated keys)."""
+    keys = draw(st.lists(st.sampled_from([*fields, "other", *KEYS]), max_size=5))
+    space = draw(SPACE)
+    pairs = [
+        f"{json.dumps(key)}{space}:{space}"
+        + (value_of(draw, fields[key]) if key in fields else draw(ANY_VALUE))
+        for key in keys
+    ]
+    return "{" + f",{space}".join(pairs) + "}"
+
+
+@st.composite
+def chunks(draw: st.DrawFn, schema: Mapping[str, pl.DataType]) -> bytes:
+    lines: list[bytes] = []
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(["object"] * 30 + ["junk", "bom", "blank", "bad utf-8"]))
+        if kind == "junk":
+            line = draw(st.sampled_from(["null", "[1]", "3", '"s"', "{", '{"a":1,}', "  ", "\t"]))
+        elif kind == "bom":
+            line = "\ufeff" + object_of(draw, schema)
+        elif kind == "blank":
+            line = ""
+        else:
+            line = object_of(draw, schema)
+        raw = line.encode()
+        if kind == "bad utf-8":
+            raw = raw.replace(b'"', b'"\xff', 1)
+        lines.append(raw)
+    end = draw(st.sampled_from([b"\n", b"\r\n"]))
+    return end.join(lines) + draw(st.sampled_from([b"", end]))
+
+
+def ndjson_reader(data: bytes, schema: Mapping[str, pl.DataType], rows: int) -> pl.DataFrame | None:
+    try:
+        frame = pl.read_ndjson(io.BytesIO(data), schema=dict(schema))
+    except pl.exceptions.PolarsError:
+        return None
+    return frame if frame.height == rows else None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_wide_schema_reader_equals_the_ndjson_reader(data: st.DataObject) -> None:
+    schema = {**data.draw(SCHEMAS), **PAD}
+    chunk = data.draw(chunks(schema))
+    assert parse_module._decodable(schema)
+    starts, ends = parse_module._line_bounds(chunk)
+    rows = np.flatnonzero(ends > starts)
+
+    with mock.patch.object(parse_module, "_MANY", 1):  # json_decode for a few lines, too
+        got = parse_module._read_rows(chunk, schema, starts[rows], ends[rows])
+
+    expected = ndjson_reader(chunk, schema, len(rows))
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert got.schema == expected.schema
+        assert got.equals(expected)
+
+
+WIDE = {"CommandLine": pl.String(), "Event": pl.Struct({"Data": pl.String(), **PAD})}
+
+
+def test_wide_schema_reads_only_odd_lines_with_the_ndjson_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lines = [
+        b'{"CommandLine":"a","Event":{"Data":"x","_pad":{"p1":3333.0}}}',
+        b'{"CommandLine":"b","Event":{"Data":[{"@Name":"Image","#text":"c.exe"}]}}',
+        b'{"CommandLine":"c","Event":null}',
+    ]
+    read: list[bytes] = []
+
+    def spy(data: bytes, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
+        read.append(data)
+        return ndjson_reader(data, schema, data.count(b"\n") + 1)
+
+    monkeypatch.setattr(parse_module, "_read", spy)
+    monkeypatch.setattr(parse_module, "_MANY", 1)
+
+    parsed = parse_chunk(Chunk(b"\n".join(lines) + b"\n", 1, 0), WIDE)
+
+    assert read == [lines[1]]  # the list where a text is read
+    expected = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema=WIDE)
+    assert parsed.frame.drop(LINE_COLUMN, OFFSET_COLUMN).equals(expected)
+    assert parsed.frame["Event"].struct.field("Data").to_list() == [
+        "x",
+        expected["Event"].struct.field("Data")[1],
+        None,
+    ]
+    assert parsed.frame["Event"].struct.field("_pad").struct.field("p1").to_list() == [
+        "3333",
+        None,
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    "line", [b"null", b'{"Event":"text"}', b'{"Event":{"Data":"unterminated}}']
+)
+def test_wide_schema_still_finds_bad_lines(line: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse_module, "_MANY", 1)
+    data = b'{"CommandLine":"a"}\n' + line + b'\n{"CommandLine":"c"}\n'
+
+    parsed = parse_chunk(Chunk(data, 1, 0), WIDE)
+
+    assert parsed.frame["CommandLine"].to_list() == (
+        ["a", None, "c"] if line.startswith(b'{"Event":"') else ["a", "c"]
+    )
+    if line.startswith(b'{"Event":"'):  # read without the nested column, as before
+        assert parsed.bad == []
+        assert parsed.frame["Event"].to_list() == [None, None, None]
+    else:
+        (bad,) = parsed.bad
+        assert bad.raw == line
+        assert bad.line_number == 2
+
+
+def test_wide_schema_chunk_equals_the_ndjson_reader_and_event_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    schema = {**WIDE, KEYWORD_FIELD: pl.String()}
+    events: list[dict[str, Any]] = [
+        {
+            "CommandLine": f'C:\\Windows\\x{i}.exe "q" é http://x/{i}',
+            "Event": {"Data": [{"@Name": "Image"}] if i % 7 == 0 else i * 1.5, "_pad": {}},
+        }
+        for i in range(parse_module._MANY * 2)
+    ]
+    lines = [
+        json.dumps(event, ensure_ascii=i % 3 == 0).replace("/", "\\/" if i % 2 else "/").encode()
+        for i, event in enumerate(events)
+    ]
+    data = b"\n".join(lines) + b"\n"
+    decoded: list[int] = []
+    decode = parse_module._decode
+
+    def spy(text: pl.Series, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
+        decoded.append(len(text))
+        return decode(text, schema)
+
+    monkeypatch.setattr(parse_module, "_decode", spy)
+
+    parsed = parse_chunk(Chunk(data, 1, 0), schema)
+
+    assert decoded == [len(lines) - len(lines[::7])]
+    expected = pl.read_ndjson(io.BytesIO(data), schema=schema).with_columns(
+        pl.Series(KEYWORD_FIELD, [event_text(line) for line in lines], dtype=pl.String)
+    )
+    assert parsed.frame.drop(LINE_COLUMN, OFFSET_COLUMN).equals(expected)
+    assert parsed.frame[LINE_COLUMN].to_list() == list(range(1, len(lines) + 1))
