@@ -43,6 +43,7 @@ CASES: list[tuple[str, Any, list[tuple[dict[str, Any], bool]]]] = [
             ({"Payload": "C:\\Temp\\Invoke-Mimikatz.ps1"}, True),  # JSON escapes decoded
             ({"Site": "K\u00e4rnten"}, True),  # json.dumps writes it as K\\u00e4rnten
             ({"Status": 4625}, True),  # a number keyword matches the number as written
+            ({"Note": "\ud800 invoke-mimikatz"}, True),  # a lone surrogate escape reads
             ({"CommandLine": "sekurlsa::logon"}, False),
             ({"CommandLine": "Invoke Mimikatz"}, False),
         ],

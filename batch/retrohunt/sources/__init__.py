@@ -97,8 +97,25 @@ def normalise(
         for name, dtype in frame.collect_schema().items()
         if not isinstance(dtype, pl.Struct | pl.List)
     }
+    recognised, columns = _normalising(tuple(sources), tuple(wanted), frozenset(present))
+    return frame.with_columns(recognised).with_columns(*columns)
+
+
+# Expressions of `normalise` by (sources, fields, columns present): building them costs
+# about 40 ms per batch with thousands of rule fields, and batches repeat the same ones.
+# Sources are keyed by id; the value keeps them alive, so an id is not reused while cached.
+_NORMALISING: dict[tuple[Any, ...], tuple[tuple[Source, ...], pl.Expr, list[pl.Expr]]] = {}
+
+
+def _normalising(
+    sources: tuple[Source, ...], wanted: tuple[str, ...], present: frozenset[str]
+) -> tuple[pl.Expr, list[pl.Expr]]:
+    key = (tuple(id(s) for s in sources), wanted, present)
+    cached = _NORMALISING.get(key)
+    if cached is not None:
+        return cached[1], cached[2]
     recognised = pl.coalesce([pl.when(s.detect()).then(pl.lit(s.name)) for s in sources])
-    return frame.with_columns(recognised.alias(SOURCE)).with_columns(
+    columns = [
         *(
             _per_source(sources, partial(Source.field, name=name, present=present)).alias(name)
             for name in wanted
@@ -108,7 +125,11 @@ def normalise(
         _per_source(sources, Source.product_value).alias(PRODUCT),
         _per_source(sources, Source.service_value).alias(SERVICE),
         _per_source(sources, Source.event_type_value).alias(EVENT_TYPE),
-    )
+    ]
+    if len(_NORMALISING) >= 32:
+        _NORMALISING.pop(next(iter(_NORMALISING)))
+    _NORMALISING[key] = (sources, recognised.alias(SOURCE), columns)
+    return recognised.alias(SOURCE), columns
 
 
 def event_context(sources: Sequence[Source]) -> list[pl.Expr]:
