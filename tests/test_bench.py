@@ -96,6 +96,56 @@ def test_the_duckdb_baseline_runs_the_backends_queries(corpus: Path) -> None:
     assert duckdb.alerts > 0
 
 
+_SYSMON = "Microsoft-Windows-Sysmon/Operational"
+# Sysmon event 13 (a registry value set) is admitted by registry_set (its most specific
+# category, the alert's) and by registry_event; event 12 only by registry_event and kin.
+_REGISTRY_RULES = {
+    "ValueSet": ("registry_set", "Details|contains: updater.exe"),
+    "AnyRegistryWrite": ("registry_event", "Details|contains: updater.exe"),
+    "KeyCreated": ("registry_event", "EventType: CreateKey"),
+}
+
+
+def test_the_duckdb_baseline_admits_every_category_of_an_event(tmp_path: Path) -> None:
+    pytest.importorskip("sigma_backend_duckdb")
+    folder = tmp_path / "registry-rules"
+    folder.mkdir()
+    for index, (name, (category, selection)) in enumerate(_REGISTRY_RULES.items()):
+        (folder / f"{name}.yml").write_text(
+            f"title: Registry rule {name}\n"
+            f"id: 00000000-0000-4000-8000-00000000001{index}\n"
+            f"name: {name}\n"
+            f"logsource:\n  category: {category}\n  product: windows\n"
+            f"detection:\n  selection:\n    {selection}\n  condition: selection\n"
+            "level: low\n"
+        )
+    run_key = "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\Updater"
+    events = [
+        {"EventID": 13, "EventType": "SetValue", "Details": "C:\\Temp\\updater.exe"},
+        {"EventID": 13, "EventType": "SetValue", "Details": "C:\\Windows\\notepad.exe"},
+        {"EventID": 12, "EventType": "CreateKey", "Details": "updater.exe"},
+        {"EventID": 1, "Image": "C:\\Temp\\updater.exe", "Details": "updater.exe"},
+    ]
+    corpus = tmp_path / "registry.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps({"Channel": _SYSMON, "Computer": "ws1", "TargetObject": run_key, **e}) + "\n"
+            for e in events * 3
+        )
+    )
+
+    result = bench(
+        BenchOptions(corpora=(corpus,), rules=(folder,), baselines=("duckdb",), per_rule=False)
+    )
+
+    ours, duckdb = result.runs
+    assert duckdb.error is None and "not expressible" not in duckdb.note
+    hits = {rule.name: rule.hits for rule in result.rules}
+    # Event 13 alerts on the registry_set rule and the registry_event one alike.
+    assert hits == {"ValueSet": 3, "AnyRegistryWrite": 6, "KeyCreated": 3}
+    assert duckdb.alerts == ours.alerts == 12
+
+
 def _pack_copy(tmp_path: Path, name: str) -> Path:
     copy = tmp_path / name
     shutil.copytree(PACK, copy)

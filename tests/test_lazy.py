@@ -17,6 +17,7 @@ from retrohunt.compiler import bundled_rules_dir, compile_rules
 from retrohunt.engine import Engine
 from retrohunt.errors import ArchiveNotFound, CorruptArchive, RuleError, UnsupportedFormat
 from retrohunt.scan import ArchiveResult, ScanOptions, scan
+from retrohunt.sources import SOURCES
 from retrohunt.suppress import AllowList
 
 CORPORA = Path(__file__).resolve().parents[1] / "corpora"
@@ -279,8 +280,18 @@ def test_unusable_rules_raise_at_call_time(tmp_path: Path) -> None:
     broken.write_text("title: broken\nlogsource: {}\ndetection: {}\n")
     with pytest.raises(RuleError, match="no usable rule"):
         retrohunt.scan_archive(SAMPLES["falcon"], broken)
-    with pytest.raises(ValueError, match="unknown source"):
+    with pytest.raises(ValueError, match="unknown source 'splunk': must be auto or one of"):
         retrohunt.scan_archive(SAMPLES["falcon"], source="splunk")
+
+
+def test_source_auto_recognises_each_line_as_scan_does(
+    engines: list[Engine], collected: dict[str, pl.DataFrame]
+) -> None:
+    # `collected` (source None) equals what `scan` writes: see the first test.
+    found = retrohunt.scan_archive(SAMPLES["mixed"], source="auto").collect()
+    assert found.sort(ORDER).equals(collected["mixed"].sort(ORDER))
+    assert set(found["source"]) > {"falcon"}  # not one source forced on every line
+    assert [len(engine.sources) for engine in engines] == [len(SOURCES)]
 
 
 def test_subset_plan_renumbers_patterns() -> None:

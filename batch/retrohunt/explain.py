@@ -62,7 +62,8 @@ class Explanation:
 
 
 def explain(plan: Plan, source: str | None = None, *, process_join: bool = True) -> Explanation:
-    """Explain how `scan` runs `plan` (over every source, or only `source`).
+    """Explain how `scan` runs `plan`: over every source, each recognising its own lines
+    (`source` None or "auto", as `scan --source auto`), or only `source`.
 
     Raises:
         KeyError: `source` is not a source name.

@@ -38,7 +38,7 @@ from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, prefetch
 from retrohunt.compiler import Plan, compile_rules, find_allowlists, subset_plan
 from retrohunt.engine import Engine
 from retrohunt.errors import InputError, RuleError
-from retrohunt.sources import SOURCES
+from retrohunt.sources import AUTO, SOURCES
 from retrohunt.suppress import AllowList, load_allowlists
 
 RuleSet = Plan | str | Path | Sequence[str | Path] | None
@@ -90,8 +90,8 @@ def scan_archive(
         path: a .jsonl.zst, .jsonl.gz or plain NDJSON archive (detected by content).
         rules: None for the bundled pack, a rule file or folder, a list of them, or a
             compiled `Plan` (`compile_rules`).
-        source: treat every event as this source (a key of `SOURCES`); None: recognise
-            each line.
+        source: treat every event as this source (a key of `SOURCES`); None or "auto"
+            (`AUTO`, as `scan --source auto`): recognise each line.
         prefilter: run the raw-byte prefilter (off: same alerts, slower).
         process_join: give network and DNS events their process's fields.
         chunk_size: decompressed bytes per chunk.
@@ -108,8 +108,12 @@ def scan_archive(
     found before the damage were handed out).
     """
     archive = Path(path)
+    if source == AUTO:
+        source = None
     if source is not None and source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
+        raise ValueError(
+            f"unknown source {source!r}: must be {AUTO} or one of {', '.join(SOURCES)}"
+        )
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least one byte")
     plan, rule_paths = _compile(rules)

@@ -3,6 +3,7 @@ can do; the library's `explain` behind it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -21,6 +22,7 @@ from retrohunt.explain import (
     PREFILTERED,
     explain,
 )
+from retrohunt.sources import AUTO, SOURCES
 
 BUNDLED = [
     "AWSInstanceLaunch",
@@ -177,9 +179,33 @@ def test_rules_explain_exits_3_on_a_refused_rule(
     assert any("RegexOnly" in r for r in json.loads(captured.out)["refused_rules"])
 
 
+def test_rules_explain_source_auto_explains_every_source(
+    custom_rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--source auto` (the default, as in scan) recognises each line: the rules are
+    explained over every source, as `explain(plan)` does."""
+    args = ["rules", "explain", "--rules", str(custom_rules), "--json"]
+    assert main([*args, "--source", "auto"]) == 0
+    auto = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    default = json.loads(capsys.readouterr().out)
+
+    assert auto == default
+    assert auto["sources"] == list(SOURCES)
+    expected = explain(compile_rules([custom_rules]), AUTO)
+    assert by_name(auto["rules"]) == {
+        rule.name: json.loads(json.dumps(dataclasses.asdict(rule))) for rule in expected.rules
+    }
+    # Sysmon's event id stands in for the port-only rule's text, not Falcon's event name.
+    assert '"EventID": 3' in by_name(auto["rules"])["PortOnly"]["atoms"]
+    assert main(["rules", "explain", "--source", "auto"]) == 0
+    assert ", ".join(SOURCES) in " ".join(capsys.readouterr().out.split())
+
+
 def test_rules_explain_usage_and_missing_rules(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["rules", "explain", "--source", "syslog"]) == 2
+    assert "must be auto or one of" in " ".join(capsys.readouterr().err.split())
     assert main(["rules", "explain", "--rules", str(tmp_path / "nowhere")]) == 3
     assert "nowhere" in capsys.readouterr().err

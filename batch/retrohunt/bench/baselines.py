@@ -3,8 +3,9 @@
 - `polars`: every line parsed by Polars and every string predicate a `str.contains` regular
   expression (no Hyperscan, no prefilter), process join included — the same alerts;
 - `duckdb`: the events (parsed and normalised as above) in DuckDB, each rule the WHERE
-  clause pySigma's DuckDB backend writes (needs `pip install 'retrohunt[bench]'`); no
-  process join, so rules that need one may differ;
+  clause pySigma's DuckDB backend writes, within the events its logsource admits as the
+  engine decides (needs `pip install 'retrohunt[bench]'`); no process join, so rules that
+  need one may differ;
 - `re`: the reference evaluator (Python `json` and regular expressions, line by line) on a
   sample of each corpus, its time extrapolated to the whole corpus.
 """
@@ -27,6 +28,7 @@ from retrohunt.parse import parse_chunk
 from retrohunt.reference import reference_scan
 from retrohunt.scan import ScanOptions, scan
 from retrohunt.sources import normalise, select_sources
+from retrohunt.sources.taxonomy import ADMITTED, PRODUCT, SERVICE, SOURCE
 
 if TYPE_CHECKING:
     from retrohunt.bench.measure import BenchOptions
@@ -131,26 +133,14 @@ def _duckdb(options: BenchOptions, plan: Plan, ours: BaselineRun) -> BaselineRun
 
 
 def _duckdb_queries(plan: Plan, backend_class: Any) -> tuple[list[str], list[str]]:
-    """One query per rule (logsource added as conditions); the rules the backend refuses."""
+    """One query per rule: the backend's for its detection, its logsource tested outside
+    (`_logsource_sql`); and the rules the backend refuses."""
     import yaml
     from sigma.collection import SigmaCollection
-    from sigma.processing.conditions import LogsourceCondition
-    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-    from sigma.processing.transformations import AddConditionTransformation
+    from sigma.processing.pipeline import ProcessingPipeline
 
-    items: list[ProcessingItem] = []
-    for rule in plan.rules:
-        parts = zip(("category", "product", "service"), rule.logsource, strict=True)
-        wanted = {name: value for name, value in parts if value}
-        added: dict[str, int | str | list[str]] = {f"_rh_{k}": v for k, v in wanted.items()}
-        items.append(
-            ProcessingItem(
-                identifier=f"logsource_{len(items)}",
-                transformation=AddConditionTransformation(added),
-                rule_conditions=[LogsourceCondition(**wanted)],
-            )
-        )
-    pipeline = ProcessingPipeline(name="retrohunt bench", priority=20, items=items)
+    # An empty pipeline: the backend's default one would rename fields (Splunk's Sysmon).
+    pipeline = ProcessingPipeline(name="retrohunt bench", priority=20, items=[])
     backend = backend_class(processing_pipeline=pipeline)
     queries: list[str] = []
     failed: list[str] = []
@@ -163,10 +153,32 @@ def _duckdb_queries(plan: Plan, backend_class: Any) -> tuple[list[str], list[str
                 if isinstance(d, dict) and (d.get("name") or d.get("title")) == rule.name
             ]
             converted = backend.convert(SigmaCollection.from_dicts(chosen or documents))
-            queries.extend(str(q) for q in converted)
         except Exception:  # the backend cannot express it (or the rule is generated)
             failed.append(rule.name)
+            continue
+        admits = _logsource_sql(rule.logsource)
+        queries.extend(f"SELECT * FROM ({q}) AS detected WHERE {admits}" for q in converted)
     return queries, failed
+
+
+def _logsource_sql(logsource: tuple[str | None, str | None, str | None]) -> str:
+    """The events a rule's logsource admits, as the engine's matcher decides (its
+    `_admits`): a recognised event, of a category listed in `_rh_categories` (every
+    category admitting the event: Sysmon's 13 is registry_set and registry_event alike,
+    while `_rh_category` holds only the most specific), of the product and service named."""
+    category, product, service = logsource
+    tests = [f"{SOURCE} IS NOT NULL"]
+    if category is not None:
+        tests.append(f"list_contains({ADMITTED}, {_sql_text(category)})")
+    for wanted, column in ((product, PRODUCT), (service, SERVICE)):
+        if wanted is not None:
+            tests.append(f"{column} = {_sql_text(wanted)}")
+    return " AND ".join(tests)
+
+
+def _sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _events(options: BenchOptions, plan: Plan) -> pl.DataFrame:
@@ -178,7 +190,7 @@ def _events(options: BenchOptions, plan: Plan) -> pl.DataFrame:
         for chunk in ArchiveReader(corpus):
             parsed = parse_chunk(chunk, engine.match_schema)
             frames.append(normalise(parsed.frame.lazy(), sources, engine.fields).collect())
-    # The logsource columns (_rh_category …) are what the pipeline's added conditions test.
+    # The logsource columns (_rh_categories …) are what `_logsource_sql` tests.
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
 

@@ -12,8 +12,9 @@ import typer
 from retrohunt.cli.errors import EXIT_OK, EXIT_RULES
 from retrohunt.cli.options import PATTERNS, parse_patterns
 from retrohunt.cli.render import explain_table, rules_table, stderr, stdout
+from retrohunt.cli.sources import source_option
 from retrohunt.compiler import Plan, compile_rules
-from retrohunt.sources import SOURCES
+from retrohunt.sources import AUTO, SOURCES
 
 LIST_HELP = """List the loaded rules (name, level, category, tags, fields) and refused ones.
 
@@ -28,7 +29,9 @@ naming one of its event types) or "every line" (every line is parsed for it) —
 it relies on, and what the process join can do to its result: "can raise" (it tests a
 field the join fills, so a joined event may alert), "can only drop" (it tests a joined
 field only under a negation, like a "not a browser" filter) or "no". Also the number of
-Hyperscan patterns in the prefilter. --json prints the same as JSON.
+Hyperscan patterns in the prefilter. --source as in `scan`: auto (the default) explains
+a scan that recognises each line, so over every source; a source name, one that treats
+every event as that source. --json prints the same as JSON.
 
 Exits 3 when a rule is refused, like `rules list`.
 """
@@ -49,21 +52,21 @@ def list_command(
 def explain_command(
     rules: list[Path] = typer.Option([], "--rules", "-r", help=_RULES_HELP),
     patterns: list[str] = PATTERNS,
-    source: str | None = typer.Option(
-        None,
+    source: str = typer.Option(
+        AUTO,
         "--source",
-        help="Explain a scan that treats every event as this source "
-        f"({', '.join(SOURCES)}), as `scan --source` does.",
+        help=f"Explain a scan with this `--source`: {AUTO} (the default) recognises each "
+        "line, so the rules run over every source; a source name "
+        f"({', '.join(SOURCES)}) treats every event as that source.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the explanation as JSON."),
 ) -> int:
     """Explain rules (see EXPLAIN_HELP)."""
     from retrohunt.explain import explain
 
-    if source is not None and source not in SOURCES:
-        raise typer.BadParameter(f"must be one of {', '.join(SOURCES)}", param_hint="--source")
+    forced = source_option(source)
     plan = compile_rules(rules or None, patterns=parse_patterns(patterns))
-    explanation = explain(plan, source)
+    explanation = explain(plan, forced)
     if as_json:
         document = dataclasses.asdict(explanation)
         document["refused_rules"] = [str(refused) for refused in plan.refused]
