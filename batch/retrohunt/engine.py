@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
@@ -35,6 +35,9 @@ from retrohunt.sources.paths import nested_roots
 from retrohunt.sources.records import expand_envelopes
 from retrohunt.sources.taxonomy import EVENT_TIME, RECORD, SOURCE
 from retrohunt.sources.timestamps import UTC_MICROS
+
+if TYPE_CHECKING:
+    from retrohunt.parallel import ChunkPool, PooledChunks
 
 FLUSH_BYTES = 8 << 20
 """Held candidate lines that make an archive run parse and match them."""
@@ -160,6 +163,11 @@ class Engine:
     # rate of at least `bypass_pass_rate` it is skipped for the rest of the run (the alerts
     # are the same by construction: it is only ever a shortcut). None: never bypassed.
     bypass_pass_rate: float | None = BYPASS_PASS_RATE
+    # Processes that evaluate chunks read whole (bypassed or no prefilter, no process
+    # join), started when the first such chunk comes (`parallel.ChunkPool`); 1: this one.
+    workers: int = 1
+    _pool: ChunkPool | None = field(init=False, default=None, repr=False)
+    pooled_chunks: int = field(init=False, default=0)  # chunks the workers evaluated
     bypassed: bool = field(init=False, default=False)
     sampled_lines: int = field(init=False, default=0)
     sampled_candidates: int = field(init=False, default=0)
@@ -215,8 +223,25 @@ class Engine:
         self.times = StageTimes()
         self.deferred = self.archives_started = 0
         self.bypassed = False
-        self.sampled_lines = self.sampled_candidates = 0
+        self.sampled_lines = self.sampled_candidates = self.pooled_chunks = 0
         self.describe_table = table if self.joins else ProcessTable()
+
+    def chunk_pool(self) -> ChunkPool | None:
+        """The worker processes for chunks read whole (None: `workers` is 1, or chunks
+        depend on each other through the process join)."""
+        if self.workers <= 1 or self.joins:
+            return None
+        if self._pool is None:
+            from retrohunt.parallel import ChunkPool  # it builds engines: imported late
+
+            self._pool = ChunkPool(self, self.workers)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     def start(self, archive: str) -> ArchiveRun:
         """Begin running one archive's chunks through the engine (archives in scan order)."""
@@ -288,6 +313,7 @@ class Engine:
                 "horizon_days": horizon.total_seconds() / 86400,
                 "held_back_lines": self.deferred,
             },
+            "workers": {"processes": self.workers, "chunks": self.pooled_chunks},
             "stage_seconds": self.times.as_dict(),
         }
 
@@ -438,6 +464,7 @@ class ArchiveRun:
         self._context: list[LineBatch] = []
         self._held_bytes = 0
         self._candidate_bytes = 0
+        self._pooled: PooledChunks | None = None
 
     def feed(self, chunk: Chunk) -> Output:
         """Take one chunk; returns what the lines processed so far gave."""
@@ -453,14 +480,19 @@ class ArchiveRun:
         engine = self.engine
         filtering = engine.prefilter and not engine.bypassed
         if not (filtering or engine.joins):
-            return self._evaluate_chunk(chunk)
+            pool = engine.chunk_pool()
+            if pool is not None:
+                if self._pooled is None:
+                    self._pooled = pool.runner(self)
+                return self._pooled.submit(chunk)
+            return self.evaluate_chunk(chunk)
         started = time.perf_counter()
         found = engine.filter.scan(chunk)
         engine.times.prefilter += time.perf_counter() - started
         if engine.joins:
             self._hold(self._context, found.context)
         if not filtering:
-            return self._evaluate_chunk(chunk)
+            return self.evaluate_chunk(chunk)
         lines = chunk.physical_lines() - found.empty_lines
         self.lines += lines
         engine.sample(lines, len(found.candidates))
@@ -489,8 +521,10 @@ class ArchiveRun:
         return self._evaluate(batch, parsed)
 
     def close(self) -> Output:
-        """The archive has no more chunks: flush what is held."""
-        return self.flush()
+        """The archive has no more chunks: flush what is held (and wait for the chunks in
+        worker processes)."""
+        output = self._pooled.drain() if self._pooled is not None else Output()
+        return output.extend(self.flush())
 
     @property
     def events(self) -> int:
@@ -503,7 +537,8 @@ class ArchiveRun:
             into.append(batch)
             self._held_bytes += len(batch.data)
 
-    def _evaluate_chunk(self, chunk: Chunk) -> Output:
+    def evaluate_chunk(self, chunk: Chunk) -> Output:
+        """Parse and evaluate every line of a chunk (no prefilter)."""
         self.engine._learn(LineBatch.concat(self._context), self.ordinal)
         self._context = []
         self._held_bytes = 0

@@ -20,7 +20,6 @@ are removed).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import multiprocessing
@@ -55,6 +54,7 @@ from retrohunt.ledger import (
     Ledger,
 )
 from retrohunt.manifest import build_manifest
+from retrohunt.parallel import environment
 from retrohunt.scan import ArchiveResult, settle_alerts
 from retrohunt.sink import write_alerts, write_atomic, write_json, write_ndjson
 from retrohunt.store import Location, StoredArchive, find_archives, location_name
@@ -349,7 +349,7 @@ def _run_in_pool(
     # Each worker is a process with its own reader thread and Polars pool: share the cores
     # out instead of letting every worker's Polars start one thread per core.
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with _environment(POLARS_MAX_THREADS=str(threads)):
+    with environment(POLARS_MAX_THREADS=str(threads)):
         # spawn, not fork: forking a process that runs Polars' thread pool can deadlock.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -387,20 +387,6 @@ def _run_on_cluster(
                 yield task, future.result()
             except Exception as error:  # the worker was lost, or the task could not run
                 yield task, f"internal error on the cluster: {type(error).__name__}: {error}"
-
-
-@contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _describe_workers(options: HuntOptions, archives: int) -> str:

@@ -62,6 +62,9 @@ class ScanOptions:
     """How long a process stays in the persistent table after it started."""
     regex_baseline: bool = False
     """Match with Polars regular expressions instead of Hyperscan (the bench's baseline)."""
+    workers: int = 1
+    """Processes evaluating chunks that are read whole (the prefilter off or bypassed, and
+    no process join): matching is bound to one core per process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +194,12 @@ def scan(
         persist_table=options.process_table is not None,
         regex_baseline=options.regex_baseline,
         bypass_pass_rate=options.prefilter_bypass_rate,
+        workers=options.workers,
     )
-    results = [_scan_one(path, options, engine, progress) for path in options.archives]
+    try:
+        results = [_scan_one(path, options, engine, progress) for path in options.archives]
+    finally:
+        engine.close()
     for result in results:
         _finish(result, options, engine, allowlist)
     if options.process_table is not None and engine.joins:

@@ -99,6 +99,14 @@ def scan_command(
         help="Drop a process from the --process-table file once it started more than DAYS "
         f"before the newest process start in it (default {DEFAULT_HORIZON.days}).",
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        "-w",
+        min=1,
+        help="Processes that evaluate chunks read whole (with --no-prefilter, or once the "
+        "prefilter is bypassed, and no process join): matching uses one core per process.",
+    ),
 ) -> int:
     """Scan archives (see HELP)."""
     forced = source_option(source)
@@ -123,6 +131,7 @@ def scan_command(
         process_join=not no_process_join,
         process_table=process_table,
         process_horizon=horizon,
+        workers=workers,
     )
     show_progress = not (quiet or as_json) and sys.stderr.isatty()
     with progress_bar(show_progress) as progress:

@@ -1,0 +1,168 @@
+"""Evaluate the chunks of one archive in worker processes, when no chunk needs another's
+state (no prefilter batching, no process join).
+
+Matching is bound to Python's interpreter lock (Hyperscan callbacks, condition masks, the
+calls into Polars), so a second core helps only as a second process: each worker holds an
+engine like the scan's, takes whole chunks and sends back their alerts, bad lines and
+counts. Chunks are taken back in the order they were given, so the output is the same as
+one process gives, and at most two per worker are in flight, so memory stays bounded by
+the chunk size.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+
+from retrohunt.archive import Chunk
+from retrohunt.compiler import Plan
+from retrohunt.engine import ArchiveRun, Engine, Output, StageTimes
+
+IN_FLIGHT_PER_WORKER = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    plan: Plan
+    source: str | None
+    regex_baseline: bool
+
+
+@dataclass(slots=True)
+class ChunkOutcome:
+    """What a worker made of one chunk."""
+
+    output: Output
+    lines: int
+    bad_lines: int
+    invalid_utf8: int
+    unrecognised: int
+    times: StageTimes
+
+
+_ENGINE: Engine | None = None  # the worker's own
+
+
+def _start(setup: _Setup) -> None:
+    global _ENGINE
+    _ENGINE = Engine(
+        setup.plan,
+        setup.source,
+        prefilter=False,
+        process_join=False,
+        regex_baseline=setup.regex_baseline,
+    )
+
+
+def _evaluate(chunk: Chunk, archive: str, ordinal: int) -> ChunkOutcome:
+    engine = _ENGINE
+    assert engine is not None, "the worker was not started"
+    engine.times = StageTimes()
+    run = ArchiveRun(engine, archive, ordinal)
+    output = run.evaluate_chunk(chunk)
+    return ChunkOutcome(
+        output, run.lines, run.bad_lines, run.invalid_utf8, run.unrecognised, engine.times
+    )
+
+
+class ChunkPool:
+    """Worker processes evaluating whole chunks for an engine (see the module doc)."""
+
+    def __init__(self, engine: Engine, workers: int) -> None:
+        if engine.joins:
+            raise ValueError("chunks of a scan with the process join depend on each other")
+        self.workers = workers
+        setup = _Setup(engine.plan, engine.source, engine.regex_baseline)
+        # Each worker gets its share of the cores for Polars' own threads.
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with environment(POLARS_MAX_THREADS=str(threads)):
+            # spawn, not fork: forking a process that runs Polars' thread pool can deadlock.
+            self._executor = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start,
+                initargs=(setup,),
+            )
+            # Start every worker now, while the environment holds.
+            for future in [self._executor.submit(_ready) for _ in range(workers)]:
+                future.result()
+
+    def close(self) -> None:
+        """Stop the workers."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ChunkPool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def runner(self, run: ArchiveRun) -> PooledChunks:
+        """Where `run` sends the chunks it evaluates whole."""
+        return PooledChunks(self, run)
+
+
+def _ready() -> bool:
+    return _ENGINE is not None
+
+
+class PooledChunks:
+    """The chunks of one archive run in flight in a pool, taken back in order."""
+
+    def __init__(self, pool: ChunkPool, run: ArchiveRun) -> None:
+        self.pool = pool
+        self.run = run
+        self._in_flight: deque[Future[ChunkOutcome]] = deque()
+
+    def submit(self, chunk: Chunk) -> Output:
+        """Send a chunk; returns the output of the chunks done so far (in order)."""
+        self._in_flight.append(
+            self.pool._executor.submit(_evaluate, chunk, self.run.archive, self.run.ordinal)
+        )
+        limit = IN_FLIGHT_PER_WORKER * self.pool.workers
+        output = Output()
+        while self._in_flight and (len(self._in_flight) > limit or self._in_flight[0].done()):
+            output.extend(self._take())
+        return output
+
+    def drain(self) -> Output:
+        """Wait for every chunk in flight."""
+        output = Output()
+        while self._in_flight:
+            output.extend(self._take())
+        return output
+
+    def _take(self) -> Output:
+        outcome = self._in_flight.popleft().result()
+        run = self.run
+        run.lines += outcome.lines
+        run.candidate_lines += outcome.lines
+        run.bad_lines += outcome.bad_lines
+        run.invalid_utf8 += outcome.invalid_utf8
+        run.unrecognised += outcome.unrecognised
+        run.engine.pooled_chunks += 1
+        times = run.engine.times
+        for name in (f.name for f in fields(StageTimes)):
+            setattr(times, name, getattr(times, name) + getattr(outcome.times, name))
+        return outcome.output
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration (child processes started meanwhile
+    inherit them)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
