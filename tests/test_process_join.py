@@ -527,6 +527,21 @@ def test_prefilter_on_and_off_give_identical_alerts(tmp_path: Path) -> None:
         assert on.archives[0].candidate_lines < on.archives[0].lines
 
 
+def test_a_bypassed_prefilter_still_finds_the_process_lines_of_the_join(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Once bypassed, the prefilter scans chunks only for the join's process markers (a
+    # small database of its own); the joined alerts must not change.
+    monkeypatch.setattr(engine_module, "BYPASS_SAMPLE_LINES", 3)
+    for index, (archives, chunk_size) in enumerate(_scenario_archives(tmp_path)):
+        kept = run(archives, tmp_path / f"kept{index}", chunk_size=chunk_size,
+                   prefilter_bypass_rate=None)  # fmt: skip
+        bypassed = run(archives, tmp_path / f"bypassed{index}", chunk_size=chunk_size,
+                       prefilter_bypass_rate=0.0)  # fmt: skip
+        assert bypassed.engine is not None and bypassed.engine.joins and bypassed.engine.bypassed
+        assert _comparable(kept.alerts).equals(_comparable(bypassed.alerts)), archives
+
+
 def test_prefilter_on_and_off_give_identical_alerts_through_the_cli(tmp_path: Path) -> None:
     archives = [*next(iter(_scenario_archives(tmp_path)))[0], *SAMPLES]
 

@@ -487,7 +487,7 @@ class ArchiveRun:
                 return self._pooled.submit(chunk)
             return self.evaluate_chunk(chunk)
         started = time.perf_counter()
-        found = engine.filter.scan(chunk)
+        found = engine.filter.scan(chunk, context_only=not filtering)
         engine.times.prefilter += time.perf_counter() - started
         if engine.joins:
             self._hold(self._context, found.context)

@@ -472,6 +472,9 @@ class Prefilter:
     sufficient: frozenset[int]  # atoms that alone make a line a candidate
     conditions: tuple[Condition, ...]  # the other rules' conditions, checked per line
     context_atoms: frozenset[int]  # process-start markers (empty: no join wanted)
+    # Only the markers and the odd-line atoms: what a scan whose prefilter is bypassed
+    # still needs for the process join (None: no join wanted).
+    context_database: hyperscan.Database | None = None
     _always: frozenset[int] = frozenset()  # escapes and odd line shapes: always candidates
     _bad_end: int = 0
     _empty: int = 0
@@ -483,8 +486,10 @@ class Prefilter:
         """Hyperscan patterns in the database."""
         return len(self.atoms)
 
-    def scan(self, chunk: Chunk) -> ChunkCandidates:
-        """Find the chunk's candidate lines (and process-context lines).
+    def scan(self, chunk: Chunk, *, context_only: bool = False) -> ChunkCandidates:
+        """Find the chunk's candidate lines (and process-context lines). `context_only`:
+        only the context lines, with the small database of their markers (candidates are
+        left empty: the caller parses every line).
 
         Hyperscan reports (atom, end) pairs; everything after is vectorised over the
         matches with the chunk's newline positions (found by the reader thread): the line
@@ -504,7 +509,9 @@ class Prefilter:
             # (tests/unit/test_columns.py); a chunk that does not end with a newline (the
             # archive's last line) is scanned with one, which matches no rule's text.
             scanned = data if data.endswith(b"\n") else data + b"\n"
-            self.database.scan(scanned, match_event_handler=on_match)
+            database = self.context_database if context_only else self.database
+            assert database is not None, "no process-context markers to scan for"
+            database.scan(scanned, match_event_handler=on_match)
         positions = np.asarray(ends, dtype=np.int64) - 1
         atoms = np.asarray(ids, dtype=np.int64)
         # A "line ends badly" match ends after the newline: its line is the one before.
@@ -517,7 +524,9 @@ class Prefilter:
         odd = np.union1d(
             _odd_lines(data, newlines), lines[np.isin(atoms, self._array(self._always))]
         )
-        if self.every_line:
+        if context_only:
+            candidates = lines[:0]
+        elif self.every_line:
             candidates = _nonblank_lines(data, newlines)
         else:
             found = [odd, lines[np.isin(atoms, self._array(self.sufficient))]]
@@ -698,6 +707,8 @@ def build_prefilter(
         shown = tuple(atoms.atoms[a].display for a in sorted(atoms_of(condition)))
         rule_filters.append(RuleFilter(rule.name, condition, mode, shown))
     context = frozenset(atoms.has(event_type_atom(m)).atom for m in context_markers)
+    always = [atoms.index[a] for a in (ESCAPE, BAD_START, BAD_END, EMPTY_LINE)]
+    context_ids = [*always, *sorted(context)]
     sufficient = {f.condition.atom for f in rule_filters if isinstance(f.condition, Has)}
     for f in rule_filters:
         if isinstance(f.condition, AnyOf) and all(isinstance(p, Has) for p in f.condition.parts):
@@ -713,15 +724,19 @@ def build_prefilter(
         sufficient=frozenset(sufficient),
         conditions=tuple(c for c in conditions if c != NEVER),
         context_atoms=context,
+        context_database=(
+            _compile([atoms.atoms[i] for i in context_ids], context_ids) if context else None
+        ),
         _always=frozenset(atoms.index[a] for a in (ESCAPE, BAD_START, BAD_END)),
         _bad_end=atoms.index[BAD_END],
         _empty=atoms.index[EMPTY_LINE],
     )
 
 
-def _compile(atoms: Sequence[Atom]) -> hyperscan.Database:
+def _compile(atoms: Sequence[Atom], ids: Sequence[int] | None = None) -> hyperscan.Database:
     flags = [hyperscan.HS_FLAG_CASELESS if a.caseless else 0 for a in atoms]
+    ids = list(range(len(atoms))) if ids is None else list(ids)
     try:
-        return compile_database([a.expression for a in atoms], list(range(len(atoms))), flags)
+        return compile_database([a.expression for a in atoms], ids, flags)
     except hyperscan.error as exc:
         raise PatternError(f"Hyperscan refused the prefilter: {exc}") from exc
