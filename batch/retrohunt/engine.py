@@ -128,7 +128,7 @@ class StageTimes:
     """Seconds spent per stage (for the manifest and the benchmark)."""
 
     prefilter: float = 0.0
-    parse: float = 0.0
+    parse: float = 0.0  # reading candidate lines or chunks, expanding envelopes, normalising
     join: float = 0.0
     match: float = 0.0
     describe: float = 0.0
@@ -515,7 +515,9 @@ class ArchiveRun:
         engine._learn(context, self.ordinal)
         if not len(batch):
             return Output()
+        started = time.perf_counter()
         parsed = parse_lines(batch, engine.match_schema)
+        engine.times.parse += time.perf_counter() - started
         self.candidate_lines += parsed.lines
         self.lines -= len(batch) - parsed.lines  # blank (whitespace-only) lines
         return self._evaluate(batch, parsed)
@@ -542,7 +544,9 @@ class ArchiveRun:
         self.engine._learn(LineBatch.concat(self._context), self.ordinal)
         self._context = []
         self._held_bytes = 0
+        started = time.perf_counter()
         parsed = parse_chunk(chunk, self.engine.match_schema)
+        self.engine.times.parse += time.perf_counter() - started
         self.lines += parsed.lines
         self.candidate_lines += parsed.lines
         return self._evaluate(chunk, parsed)
