@@ -537,3 +537,19 @@ def test_summary_says_when_the_process_table_is_not_updated(
     assert "no source has one" in stdout
     assert "not updated" in " ".join(stdout.split())
     assert not table.exists()
+
+
+def test_workers_evaluate_chunks_in_processes_with_the_same_alerts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], archive: Path
+) -> None:
+    # Without the process join and the prefilter, chunks stand alone: two processes take them.
+    common = ["--no-prefilter", "--no-process-join", "--chunk-mb", "1", "--limit", "0"]
+    code, stdout, _ = run_cli(capsys, "scan", archive, "--out", tmp_path / "two", "--workers",
+                              "2", *common)  # fmt: skip
+    assert code == 0
+    assert "workers: 2 processes evaluated 1 chunks" in stdout
+    run_cli(capsys, "scan", archive, "--out", tmp_path / "one", *common)
+    ids = [sorted(read_output(tmp_path / name)["alert_id"].to_list()) for name in ("one", "two")]
+    assert ids[0] == ids[1] and len(ids[0]) == 3
+    code, _, err = run_cli(capsys, "scan", archive, "--out", tmp_path / "x", "--workers", "0")
+    assert code == 2 and "--workers" in err

@@ -77,8 +77,9 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
 
 
 def summary_table(result: ScanResult, engine: dict[str, Any] | None = None) -> Table:
-    """Per-archive counts and alerts per rule; `engine` (the manifest's `prefilter` and
-    `process_join` parts) adds the share of lines parsed and the process join's figures."""
+    """Per-archive counts and alerts per rule; `engine` (the manifest's `prefilter`,
+    `process_join` and `workers` parts) adds the share of lines parsed, the process join's
+    figures and what worker processes did."""
     prefilter = (engine or {}).get("prefilter") or {}
     join = (engine or {}).get("process_join") or {}
     table = Table(title="Scan summary", title_justify="left")
@@ -101,7 +102,9 @@ def summary_table(result: ScanResult, engine: dict[str, Any] | None = None) -> T
             row.append(_pass_rate(archive.pass_rate, prefilter))
         row += [f"{archive.alerts.height:,}", f"{rate:,.1f}"]
         table.add_row(*row)
-    caption = [text for text in (_prefilter_caption(prefilter), _join_caption(join)) if text]
+    workers = (engine or {}).get("workers") or {}
+    captions = (_prefilter_caption(prefilter), _join_caption(join), _workers_caption(workers))
+    caption = [text for text in captions if text]
     if caption:
         table.caption = "\n".join(caption)
         table.caption_justify = "left"
@@ -135,6 +138,14 @@ def _prefilter_caption(prefilter: dict[str, Any]) -> str:
         names = escape(", ".join(fallbacks))
         text += f"; without a text condition: {names} (`retrohunt rules explain`)"
     return text
+
+
+def _workers_caption(workers: dict[str, Any]) -> str:
+    if (workers.get("processes") or 1) <= 1:
+        return ""
+    return (
+        f"workers: {workers['processes']} processes evaluated {workers.get('chunks', 0):,} chunks"
+    )
 
 
 def _join_caption(join: dict[str, Any]) -> str:
