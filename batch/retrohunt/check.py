@@ -222,15 +222,22 @@ def check_rules(paths: Sequence[Path] | None = None) -> CheckReport:
             place = _Place(rule.path, rule.name, None, None)
             findings.append(place.finding(WARNING, NO_PREFILTER, _no_prefilter(explained)))
 
-    seconds, size, failure = _compile_set(accepted)
-    if failure is not None:
-        reason = f"Hyperscan rejects the pattern set as a whole: {failure}"
-        findings.append(Finding(ERROR, SET_REJECTED, reason))
+    by_field: dict[str, list[tuple[bytes, int, int]]] = {}
+    for compiled in accepted:
+        by_field.setdefault(plan.patterns[compiled[1]].field, []).append(compiled)
+    seconds, size = 0.0, 0
+    for field_patterns in by_field.values():  # as the engine compiles them: one per field
+        took, field_size, failure = _compile_set(field_patterns)
+        seconds, size = seconds + took, size + field_size
+        if failure is not None:
+            reason = f"Hyperscan rejects the pattern set as a whole: {failure}"
+            findings.append(Finding(ERROR, SET_REJECTED, reason))
     findings.append(
         Finding(
             INFO,
             SUMMARY,
-            f"{len(accepted):,} string patterns in one Hyperscan database: compiled in "
+            f"{len(accepted):,} string patterns in {len(by_field):,} Hyperscan databases (one "
+            f"per field): compiled in "
             f"{seconds * 1000:,.1f} ms (no cache), {size / 1024:,.1f} KiB; the prefilter has "
             f"{explanation.patterns:,} patterns",
         )
@@ -710,7 +717,7 @@ def _against(values: Sequence[float], floor: float, scale: float, unit: str) -> 
 
 
 def _compile_set(accepted: list[tuple[bytes, int, int]]) -> tuple[float, int, str | None]:
-    """Compile the accepted patterns as one database, uncached: (seconds, bytes, refusal)."""
+    """Compile patterns as one database, uncached: (seconds, bytes, refusal)."""
     if not accepted:
         return 0.0, 0, None
     expressions, ids, flags = (list(column) for column in zip(*accepted, strict=True))

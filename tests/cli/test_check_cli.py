@@ -48,7 +48,7 @@ def test_the_bundled_pack_checks_clean(capsys: pytest.CaptureFixture[str]) -> No
     out = " ".join(captured.out.split())
     assert code == 0
     assert "0 errors" in out
-    assert "string patterns in one Hyperscan database" in out
+    assert "Hyperscan databases (one per field)" in out
     assert captured.err == ""
 
 
