@@ -51,6 +51,7 @@ import scaling
 from retrohunt import corpus as corpus_module
 from retrohunt.compiler import compile_rules
 from retrohunt.corpus import write_corpus
+from retrohunt.environ import environment
 from retrohunt.scan import ScanOptions, scan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -546,15 +547,8 @@ CACHE_ENV = "RETROHUNT_CACHE_DIR"
 @contextlib.contextmanager
 def hyperscan_cache(value: str) -> Iterator[None]:
     """Scans inside use this Hyperscan database cache folder (or "off")."""
-    before = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = value
-    try:
+    with environment(**{CACHE_ENV: value}):
         yield
-    finally:
-        if before is None:
-            os.environ.pop(CACHE_ENV, None)
-        else:
-            os.environ[CACHE_ENV] = before
 
 
 # --- peak memory ------------------------------------------------------------------------------

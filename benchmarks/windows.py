@@ -53,6 +53,7 @@ from retrohunt import corpus as corpus_module
 from retrohunt.compiler import Plan, compile_rules
 from retrohunt.corpus import write_corpus
 from retrohunt.engine import Engine
+from retrohunt.environ import environment
 from retrohunt.hyperscan_cache import CACHE_ENV
 from retrohunt.reference import reference_alerts
 from retrohunt.scan import ScanOptions, scan
@@ -278,17 +279,10 @@ def compile_figures(rules: Path, source: str | None) -> tuple[Plan, dict[str, An
     began = time.perf_counter()
     compile_rules([rules])
     rules_cached = time.perf_counter() - began
-    cache = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = "off"
-    try:
+    with environment(**{CACHE_ENV: "off"}):
         began = time.perf_counter()
         engine = Engine(plan, source)
         cold = time.perf_counter() - began
-    finally:
-        if cache is None:
-            os.environ.pop(CACHE_ENV, None)
-        else:
-            os.environ[CACHE_ENV] = cache
     Engine(plan, source)  # fills the cache
     began = time.perf_counter()
     Engine(plan, source)

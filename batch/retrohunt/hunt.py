@@ -41,6 +41,7 @@ from retrohunt.alerts import empty_alerts
 from retrohunt.compiler import PatternList, Plan, compile_rules, find_allowlists, rule_roots
 from retrohunt.context import DEFAULT_HORIZON, ProcessTable
 from retrohunt.engine import Engine, PendingLines
+from retrohunt.environ import environment
 from retrohunt.errors import RetrohuntError, RuleError
 from retrohunt.hunt_task import HuntOutcome, HuntTask, run_task
 from retrohunt.ledger import (
@@ -54,7 +55,6 @@ from retrohunt.ledger import (
     Ledger,
 )
 from retrohunt.manifest import build_manifest
-from retrohunt.parallel import environment
 from retrohunt.scan import ArchiveResult, settle_alerts
 from retrohunt.sink import write_alerts, write_atomic, write_json, write_ndjson
 from retrohunt.store import Location, StoredArchive, find_archives, location_name

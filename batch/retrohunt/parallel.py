@@ -14,14 +14,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 from retrohunt.archive import Chunk
 from retrohunt.compiler import Plan
 from retrohunt.engine import ArchiveRun, Engine, Output, StageTimes
+from retrohunt.environ import environment
 
 IN_FLIGHT_PER_WORKER = 2
 
@@ -150,19 +149,3 @@ class PooledChunks:
         for name in (f.name for f in fields(StageTimes)):
             setattr(times, name, getattr(times, name) + getattr(outcome.times, name))
         return outcome.output
-
-
-@contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the duration (child processes started meanwhile
-    inherit them)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

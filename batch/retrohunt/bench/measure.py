@@ -24,6 +24,7 @@ from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader
 from retrohunt.bench.baselines import BASELINES, BaselineRun, run_baseline
 from retrohunt.compiler import PatternList, Plan, compile_rules, subset_plan
 from retrohunt.engine import Engine
+from retrohunt.environ import environment
 from retrohunt.errors import InputError, RuleError
 from retrohunt.evaluate import AlertKey, load_labels
 from retrohunt.explain import explain
@@ -381,17 +382,10 @@ def _scan(options: BenchOptions, plan: Plan, **extra: Any) -> ScanResult:
 
 def _compile_cost(plan: Plan, source: str | None) -> dict[str, Any]:
     """Hyperscan compile time with no cached database, and the databases' sizes."""
-    saved = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = "off"
-    try:
+    with environment(**{CACHE_ENV: "off"}):
         began = time.perf_counter()
         engine = Engine(plan, source)
         seconds = time.perf_counter() - began
-    finally:
-        if saved is None:
-            os.environ.pop(CACHE_ENV, None)
-        else:
-            os.environ[CACHE_ENV] = saved
     prefilter_bytes = len(hyperscan.dumpb(engine.filter.database))
     return {
         "hyperscan_seconds": round(seconds, 4),
