@@ -555,9 +555,14 @@ def test_prefilter_on_and_off_give_identical_alerts_through_the_cli(tmp_path: Pa
     assert manifest["prefilter"]["enabled"] is False
 
 
+@pytest.mark.parametrize("learn_every_chunk", [False, True], ids=["batched", "learn-every-chunk"])
 def test_a_reused_process_key_joins_the_same_process_with_prefilter_on_and_off(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, learn_every_chunk: bool
 ) -> None:
+    if learn_every_chunk:
+        # Held process lines are learned on their own cadence, ahead of the candidates'
+        # evaluation: which sighting an event joins must not depend on it.
+        monkeypatch.setattr(engine_module, "CONTEXT_FLUSH_BYTES", 1)
     events = [
         process("111", CHROME, CHROME_CMD),
         connection("111"),
@@ -570,6 +575,8 @@ def test_a_reused_process_key_joins_the_same_process_with_prefilter_on_and_off(
     off = run([path], tmp_path / "off", prefilter=False, chunk_size=8192)
 
     assert _comparable(on.alerts).equals(_comparable(off.alerts))
+    # The connection joins chrome, started before it, not the later process with its id.
+    assert network_alerts(on.alerts).height == 0
 
 
 def test_a_process_line_with_a_wrong_shaped_envelope_is_learned_as_matching_reads_it(

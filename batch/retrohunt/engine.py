@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 FLUSH_BYTES = 8 << 20
 """Held candidate lines that make an archive run parse and match them."""
 CONTEXT_FLUSH_BYTES = 32 << 20
-"""Held candidate and process lines (for the process join) that make it do so."""
+"""Held process lines (for the process join) that make an archive run learn them."""
 BYPASS_SAMPLE_LINES = 2_000
 """Lines the prefilter sorts before the engine judges whether it is worth running."""
 BYPASS_PASS_RATE = 0.5
@@ -443,12 +443,15 @@ class Engine:
 class ArchiveRun:
     """One archive going through an `Engine`: its counts, and the lines waiting to be parsed.
 
-    With the prefilter on, a chunk gives few candidate lines; they (and the process lines
-    the join learns from) gather here until `flush_bytes` of candidates (or
-    `CONTEXT_FLUSH_BYTES` of both) are held or the archive ends, and are then parsed and
-    matched together. Polars' fixed cost per call (planning a query of a few hundred
-    expressions) is paid once per batch instead of once per chunk; memory stays bounded by
-    those sizes (what a batch costs in Polars is a few times its bytes). Without the
+    With the prefilter on, a chunk gives few candidate lines; they gather here until
+    `flush_bytes` of them are held or the archive ends, and are then parsed and matched
+    together. Polars' fixed cost per call (planning a query of a few hundred expressions) is
+    paid once per batch instead of once per chunk. The process lines the join learns from
+    gather too, and are learned whenever `CONTEXT_FLUSH_BYTES` of them are held, without
+    evaluating the candidates: a flush learns every process line held before it matches,
+    so the candidates see the same table either way, and on Falcon (a process line in
+    seven) evaluating at every learning step cost a fifth of the scan. Memory stays bounded
+    by those two sizes (what a batch costs in Polars is a few times its bytes). Without the
     prefilter every chunk is parsed whole, at once.
     """
 
@@ -462,7 +465,7 @@ class ArchiveRun:
         self.unrecognised = self.invalid_utf8 = self.bad_lines = 0
         self._candidates: list[LineBatch] = []
         self._context: list[LineBatch] = []
-        self._held_bytes = 0
+        self._context_bytes = 0
         self._candidate_bytes = 0
         self._pooled: PooledChunks | None = None
 
@@ -489,30 +492,36 @@ class ArchiveRun:
         started = time.perf_counter()
         found = engine.filter.scan(chunk, context_only=not filtering)
         engine.times.prefilter += time.perf_counter() - started
-        if engine.joins:
-            self._hold(self._context, found.context)
+        if engine.joins and len(found.context):
+            self._context.append(found.context)
+            self._context_bytes += len(found.context.data)
         if not filtering:
             return self.evaluate_chunk(chunk)
         lines = chunk.physical_lines() - found.empty_lines
         self.lines += lines
         engine.sample(lines, len(found.candidates))
-        self._hold(self._candidates, found.candidates)
-        self._candidate_bytes += len(found.candidates.data)
-        if (
-            engine.bypassed  # from the next chunk on, every line is parsed: flush what is held
-            or self._candidate_bytes >= self.flush_bytes
-            or self._held_bytes >= CONTEXT_FLUSH_BYTES
-        ):
+        if len(found.candidates):
+            self._candidates.append(found.candidates)
+            self._candidate_bytes += len(found.candidates.data)
+        # From the next chunk on after a bypass, every line is parsed: flush what is held.
+        if engine.bypassed or self._candidate_bytes >= self.flush_bytes:
             return self.flush()
+        if self._context_bytes >= CONTEXT_FLUSH_BYTES:
+            self._learn_held()
         return Output()
+
+    def _learn_held(self) -> None:
+        """Add the held process lines to the process table."""
+        context, self._context = LineBatch.concat(self._context), []
+        self._context_bytes = 0
+        self.engine._learn(context, self.ordinal)
 
     def flush(self) -> Output:
         """Parse and match every line held so far."""
         engine = self.engine
-        context, self._context = LineBatch.concat(self._context), []
+        self._learn_held()
         batch, self._candidates = LineBatch.concat(self._candidates), []
-        self._held_bytes = self._candidate_bytes = 0
-        engine._learn(context, self.ordinal)
+        self._candidate_bytes = 0
         if not len(batch):
             return Output()
         started = time.perf_counter()
@@ -534,16 +543,9 @@ class ArchiveRun:
         many records counts once). Lines held for a flush count already."""
         return self.lines - self.bad_lines
 
-    def _hold(self, into: list[LineBatch], batch: LineBatch) -> None:
-        if len(batch):
-            into.append(batch)
-            self._held_bytes += len(batch.data)
-
     def evaluate_chunk(self, chunk: Chunk) -> Output:
         """Parse and evaluate every line of a chunk (no prefilter)."""
-        self.engine._learn(LineBatch.concat(self._context), self.ordinal)
-        self._context = []
-        self._held_bytes = 0
+        self._learn_held()
         started = time.perf_counter()
         parsed = parse_chunk(chunk, self.engine.match_schema)
         self.engine.times.parse += time.perf_counter() - started
