@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import hyperscan
 import numpy as np
-import polars as pl
+import pyarrow as pa
 
 from retrohunt.archive import Chunk
 from retrohunt.compiler.plan import (
@@ -645,13 +645,16 @@ def _odd_lines(data: bytes, newlines: np.ndarray) -> np.ndarray:
 
 
 def _valid_utf8(data: bytes) -> bool:
-    """Is `data` valid UTF-8? (Arrow's validation is an order of magnitude faster than
-    decoding into a str.)"""
+    """Is `data` valid UTF-8? Arrow validates a one-value string array made over the bytes
+    without copying them: an order of magnitude faster than decoding into a str, and twice
+    as fast as a Polars cast (which copies the chunk first)."""
     if data.isascii():
         return True
+    offsets = pa.py_buffer(np.asarray([0, len(data)], dtype=np.int64))
+    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
     try:
-        pl.Series([data], dtype=pl.Binary).cast(pl.String)
-    except pl.exceptions.ComputeError:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
         return False
     return True
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from retrohunt.archive import Chunk
 from retrohunt.compiler import Plan, compile_rules
 from retrohunt.context import context_markers
-from retrohunt.prefilter import ChunkCandidates, Prefilter, build_prefilter
+from retrohunt.prefilter import ChunkCandidates, Prefilter, _valid_utf8, build_prefilter
 from retrohunt.reference import reference_scan
 from retrohunt.sources import SOURCES
 
@@ -639,3 +639,29 @@ def test_candidate_batches_know_their_line_bounds() -> None:
         known = batch.known_bounds
         again = _line_bounds(batch.data)
         assert known[0].tolist() == again[0].tolist() and known[1].tolist() == again[1].tolist()
+
+
+_UTF8_TRAPS = [
+    b"\xed\xa0\x80",  # a surrogate (U+D800) encoded
+    b"\xc0\xaf",  # an overlong "/"
+    b"\xf4\x90\x80\x80",  # past U+10FFFF
+    b"\xe2\x82",  # truncated
+    "é€😀".encode(),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.binary(max_size=8), st.sampled_from(_UTF8_TRAPS), st.text(max_size=4)),
+        max_size=12,
+    )
+)
+def test_utf8_validation_agrees_with_python(pieces: list[bytes | str]) -> None:
+    data = b"".join(p.encode() if isinstance(p, str) else p for p in pieces)
+    try:
+        data.decode("utf-8")
+        expected = True
+    except UnicodeDecodeError:
+        expected = False
+    assert _valid_utf8(data) is expected
