@@ -11,6 +11,7 @@ through `retrohunt scan`, and with the prefilter on and off.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -441,6 +442,29 @@ def test_a_process_chunks_away_and_after_its_connection_is_still_joined(
         # Both connections were evaluated before their processes were seen: held back.
         manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
         assert manifest["process_join"]["held_back_lines"] == 2
+
+
+def test_a_failure_while_learning_on_the_helper_thread_is_raised_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Held process lines are learned on a helper thread; what goes wrong there must stop
+    # the scan as it would on the scan's own thread, not leave a table silently short.
+    monkeypatch.setattr(engine_module, "CONTEXT_FLUSH_BYTES", 1)
+    learn = engine_module.Engine._learn
+    threads: list[str] = []
+
+    def broken_on_the_helper(self: engine_module.Engine, context: Any, ordinal: int) -> None:
+        threads.append(threading.current_thread().name)
+        if threads[-1].startswith("retrohunt-learn"):
+            raise RuntimeError("learning broke")
+        learn(self, context, ordinal)
+
+    monkeypatch.setattr(engine_module.Engine, "_learn", broken_on_the_helper)
+    path = archive(tmp_path / "in", _stream_with_far_apart_processes())
+
+    with pytest.raises(RuntimeError, match="learning broke"):
+        run([path], tmp_path / "out", chunk_size=8192)
+    assert any(name.startswith("retrohunt-learn") for name in threads)
 
 
 def test_far_apart_processes_through_the_cli(tmp_path: Path) -> None:

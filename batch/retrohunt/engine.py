@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -129,7 +130,7 @@ class StageTimes:
 
     prefilter: float = 0.0
     parse: float = 0.0  # reading candidate lines or chunks, expanding envelopes, normalising
-    join: float = 0.0
+    join: float = 0.0  # learning process lines (on a helper thread: it overlaps the others)
     match: float = 0.0
     describe: float = 0.0
 
@@ -167,6 +168,7 @@ class Engine:
     # join), started when the first such chunk comes (`parallel.ChunkPool`); 1: this one.
     workers: int = 1
     _pool: ChunkPool | None = field(init=False, default=None, repr=False)
+    _learner: ThreadPoolExecutor | None = field(init=False, default=None, repr=False)
     pooled_chunks: int = field(init=False, default=0)  # chunks the workers evaluated
     bypassed: bool = field(init=False, default=False)
     sampled_lines: int = field(init=False, default=0)
@@ -238,10 +240,22 @@ class Engine:
         return self._pool
 
     def close(self) -> None:
-        """Stop the worker processes, if any were started."""
+        """Stop the worker processes and the learning thread, if any were started."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        if self._learner is not None:
+            self._learner.shutdown()
+            self._learner = None
+
+    def learn_later(self, context: LineBatch, ordinal: int) -> Future[None]:
+        """`_learn` on the engine's learning thread. Reading process lines is Polars work,
+        which runs without the GIL: meanwhile the caller's thread goes on scanning chunks
+        (on Falcon, a line in seven is a process line). One thread, so batches are learned
+        in the order given."""
+        if self._learner is None:
+            self._learner = ThreadPoolExecutor(1, thread_name_prefix="retrohunt-learn")
+        return self._learner.submit(self._learn, context, ordinal)
 
     def start(self, archive: str) -> ArchiveRun:
         """Begin running one archive's chunks through the engine (archives in scan order)."""
@@ -447,12 +461,13 @@ class ArchiveRun:
     `flush_bytes` of them are held or the archive ends, and are then parsed and matched
     together. Polars' fixed cost per call (planning a query of a few hundred expressions) is
     paid once per batch instead of once per chunk. The process lines the join learns from
-    gather too, and are learned whenever `CONTEXT_FLUSH_BYTES` of them are held, without
-    evaluating the candidates: a flush learns every process line held before it matches,
-    so the candidates see the same table either way, and on Falcon (a process line in
-    seven) evaluating at every learning step cost a fifth of the scan. Memory stays bounded
-    by those two sizes (what a batch costs in Polars is a few times its bytes). Without the
-    prefilter every chunk is parsed whole, at once.
+    gather too, and are learned whenever `CONTEXT_FLUSH_BYTES` of them are held (on the
+    engine's learning thread, while chunks go on being scanned), without evaluating the
+    candidates: a flush learns every process line held before it matches, so the
+    candidates see the same table either way, and on Falcon (a process line in seven)
+    evaluating at every learning step cost a fifth of the scan. Memory stays bounded by
+    those two sizes and one batch being learned (what a batch costs in Polars is a few times
+    its bytes). Without the prefilter every chunk is parsed whole, at once.
     """
 
     def __init__(self, engine: Engine, archive: str, ordinal: int = 0) -> None:
@@ -467,6 +482,7 @@ class ArchiveRun:
         self._context: list[LineBatch] = []
         self._context_bytes = 0
         self._candidate_bytes = 0
+        self._learning: Future[None] | None = None
         self._pooled: PooledChunks | None = None
 
     def feed(self, chunk: Chunk) -> Output:
@@ -507,14 +523,23 @@ class ArchiveRun:
         if engine.bypassed or self._candidate_bytes >= self.flush_bytes:
             return self.flush()
         if self._context_bytes >= CONTEXT_FLUSH_BYTES:
-            self._learn_held()
+            self._learn_held(wait=False)
         return Output()
 
-    def _learn_held(self) -> None:
-        """Add the held process lines to the process table."""
+    def _learn_held(self, *, wait: bool = True) -> None:
+        """Add the held process lines to the process table; `wait=False`: on the engine's
+        learning thread, while this one goes on (the table is only read after a `wait`)."""
         context, self._context = LineBatch.concat(self._context), []
         self._context_bytes = 0
-        self.engine._learn(context, self.ordinal)
+        if self._learning is not None:
+            learning, self._learning = self._learning, None
+            learning.result()  # in order, and its error (if any) raised here
+        if not len(context):
+            return
+        if wait:
+            self.engine._learn(context, self.ordinal)
+        else:
+            self._learning = self.engine.learn_later(context, self.ordinal)
 
     def flush(self) -> Output:
         """Parse and match every line held so far."""
