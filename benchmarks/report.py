@@ -166,9 +166,13 @@ def markdown(record: dict[str, Any]) -> str:
             "",
             "## Where retrohunt's time goes",
             "",
-            "Stage seconds from `ScanResult.engine.times` of the median run (the main thread; "
-            "decompression runs on the prefetch thread and shows only where the main thread "
-            "waits for it, in *other*: reading, waiting, compiling, writing Parquet).",
+            "Stage seconds from `ScanResult.engine.times` of the median run. Prefilter, "
+            "parse, match and describe run on the main thread; *other* is the rest of its "
+            "wall time: reading, waiting for the reader thread (decompression), compiling, "
+            "writing Parquet. *join* (learning process lines) is not part of the sum: with "
+            "the prefilter on it runs mostly on the engine's learning thread, at the same "
+            "time; with it off, each chunk's processes are learned before its events are "
+            "matched, on the main thread, inside *other*.",
             "",
             "| run | wall s | prefilter | parse | join | match | describe | other "
             "| pass rate | candidate lines |",
