@@ -688,3 +688,23 @@ def test_internal_error_with_debug_shows_the_exception(
 
     with pytest.raises(ZeroDivisionError, match="simulated bug"):
         main(["--debug", "scan", str(archive), "--out", str(tmp_path / "o")])
+
+
+# --- an unknown source name --------------------------------------------------------------
+
+
+def test_an_unknown_source_name_is_a_retrohunt_error_in_the_library(tmp_path: Path) -> None:
+    # The CLI refuses `--source syslog` itself (exit 2); the library says the same in its
+    # own error, not a bare KeyError from a dictionary.
+    from retrohunt import scan_archive
+    from retrohunt.compiler import compile_rules
+    from retrohunt.errors import UnknownSource
+    from retrohunt.explain import explain
+
+    archive = make_archive(tmp_path, jsonl([MINER, *BENIGN]))
+    with pytest.raises(UnknownSource, match=r"unknown source 'syslog'.*falcon"):
+        scan(ScanOptions(archives=(archive,), out=tmp_path / "out", source="syslog"))
+    with pytest.raises(UnknownSource):
+        explain(compile_rules(None), "syslog")
+    with pytest.raises(UnknownSource):
+        scan_archive(archive, source="syslog").collect()

@@ -53,6 +53,11 @@ class PatternError(RuleError):
     """Hyperscan refused a pattern; names the rule and the value."""
 
 
+class UnknownSource(RetrohuntError, ValueError):
+    """A source name (`source=` of the library's scan, explain, bench) that is neither a
+    telemetry source nor "auto". The CLI checks `--source` itself (usage error, exit 2)."""
+
+
 class InputError(RetrohuntError):
     """An input archive cannot be used."""
 

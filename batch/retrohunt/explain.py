@@ -66,7 +66,7 @@ def explain(plan: Plan, source: str | None = None, *, process_join: bool = True)
     (`source` None or "auto", as `scan --source auto`), or only `source`.
 
     Raises:
-        KeyError: `source` is not a source name.
+        UnknownSource: `source` is neither a source name nor "auto".
         PatternError: Hyperscan refused the prefilter (a bug).
     """
     sources = select_sources(source)

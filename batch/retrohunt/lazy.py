@@ -38,7 +38,7 @@ from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, prefetch
 from retrohunt.compiler import Plan, compile_rules, find_allowlists, subset_plan
 from retrohunt.engine import Engine
 from retrohunt.errors import InputError, RuleError
-from retrohunt.sources import AUTO, SOURCES
+from retrohunt.sources import AUTO, select_sources
 from retrohunt.suppress import AllowList, load_allowlists
 
 RuleSet = Plan | str | Path | Sequence[str | Path] | None
@@ -90,7 +90,7 @@ def scan_archive(
         path: a .jsonl.zst, .jsonl.gz or plain NDJSON archive (detected by content).
         rules: None for the bundled pack, a rule file or folder, a list of them, or a
             compiled `Plan` (`compile_rules`).
-        source: treat every event as this source (a key of `SOURCES`); None or "auto"
+        source: treat every event as this source (a key of `sources.SOURCES`); None or "auto"
             (`AUTO`, as `scan --source auto`): recognise each line.
         prefilter: run the raw-byte prefilter (off: same alerts, slower).
         process_join: give network and DNS events their process's fields.
@@ -101,7 +101,8 @@ def scan_archive(
         RuleError: the rules cannot be used (missing, no rule compiles), or an allow-list
             is invalid: at call time. A pattern Hyperscan refuses (`PatternError`) is
             found only when the rules are compiled for a query, at collect time.
-        ValueError: unknown `source` or a chunk size below one byte.
+        UnknownSource: `source` is neither a source name nor "auto" (a ValueError).
+        ValueError: a chunk size below one byte.
 
     Collecting raises the `InputError` that `scan` records for the archive, with the same
     message: `ArchiveNotFound`, `UnsupportedFormat`, or `CorruptArchive` (after the alerts
@@ -110,10 +111,8 @@ def scan_archive(
     archive = Path(path)
     if source == AUTO:
         source = None
-    if source is not None and source not in SOURCES:
-        raise ValueError(
-            f"unknown source {source!r}: must be {AUTO} or one of {', '.join(SOURCES)}"
-        )
+    if source is not None:
+        select_sources(source)  # UnknownSource (a ValueError) at call time
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least one byte")
     plan, rule_paths = _compile(rules)

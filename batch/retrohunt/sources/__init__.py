@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 
+from retrohunt.errors import UnknownSource
 from retrohunt.sources.base import Source
 from retrohunt.sources.cloudtrail import CLOUDTRAIL
 from retrohunt.sources.falcon import FALCON
@@ -43,10 +44,14 @@ def select_sources(forced: str | None = None) -> list[Source]:
     `forced`, claiming every line.
 
     Raises:
-        KeyError: `forced` is not a source name.
+        UnknownSource: `forced` is neither a source name nor "auto".
     """
     if forced is None or forced == AUTO:
         return list(SOURCES.values())
+    if forced not in SOURCES:
+        raise UnknownSource(
+            f"unknown source '{forced}': must be {AUTO} or one of {', '.join(SOURCES)}"
+        )
     return [replace(SOURCES[forced], recognise=(), recognise_pattern=None)]
 
 
