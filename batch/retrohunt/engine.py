@@ -248,14 +248,15 @@ class Engine:
             self._learner.shutdown()
             self._learner = None
 
-    def learn_later(self, context: LineBatch, ordinal: int) -> Future[None]:
-        """`_learn` on the engine's learning thread. Reading process lines is Polars work,
-        which runs without the GIL: meanwhile the caller's thread goes on scanning chunks
-        (on Falcon, a line in seven is a process line). One thread, so batches are learned
-        in the order given."""
+    def learn_later(self, batches: Sequence[LineBatch], ordinal: int) -> Future[None]:
+        """`_learn` of these batches' lines on the engine's learning thread. Joining them
+        and reading them is work that runs without the GIL (bytes.join of megabytes,
+        Polars): meanwhile the caller's thread goes on scanning chunks (on Falcon, a line
+        in seven is a process line). One thread, so batches are learned in the order
+        given."""
         if self._learner is None:
             self._learner = ThreadPoolExecutor(1, thread_name_prefix="retrohunt-learn")
-        return self._learner.submit(self._learn, context, ordinal)
+        return self._learner.submit(lambda: self._learn(LineBatch.concat(batches), ordinal))
 
     def start(self, archive: str) -> ArchiveRun:
         """Begin running one archive's chunks through the engine (archives in scan order)."""
@@ -529,17 +530,17 @@ class ArchiveRun:
     def _learn_held(self, *, wait: bool = True) -> None:
         """Add the held process lines to the process table; `wait=False`: on the engine's
         learning thread, while this one goes on (the table is only read after a `wait`)."""
-        context, self._context = LineBatch.concat(self._context), []
+        held, self._context = self._context, []
         self._context_bytes = 0
         if self._learning is not None:
             learning, self._learning = self._learning, None
             learning.result()  # in order, and its error (if any) raised here
-        if not len(context):
+        if not held:
             return
         if wait:
-            self.engine._learn(context, self.ordinal)
+            self.engine._learn(LineBatch.concat(held), self.ordinal)
         else:
-            self._learning = self.engine.learn_later(context, self.ordinal)
+            self._learning = self.engine.learn_later(held, self.ordinal)
 
     def flush(self) -> Output:
         """Parse and match every line held so far."""
