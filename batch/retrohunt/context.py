@@ -164,12 +164,19 @@ class ProcessTable:
             .select(_ROW, _HOST, _PID, position)
             .sort(_POS)
         )
-        table = self._nearest(keys)
-        merged = (
-            keyed.with_row_index(_ROW)
-            .join(table, on=_ROW, how="left", maintain_order="left")
-            .drop(_ROW)
-        )
+        # The joined values are lined up with the events on a frame of row numbers alone,
+        # then set beside them: joining the events themselves would copy every column (some
+        # six hundred with SigmaHQ's Windows rules) to add seven.
+        rows = keyed.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW))
+        if keys.height:
+            table = self._nearest(keys).with_columns(pl.col(_ROW).cast(pl.UInt32))
+            aligned = rows.join(table, on=_ROW, how="left", maintain_order="left").drop(_ROW)
+        else:
+            aligned = rows.with_columns(
+                *(pl.lit(None, dtype=pl.String).alias(joined_column(f)) for f in JOINED_FIELDS),
+                pl.lit(None, dtype=pl.Boolean).alias(_FOUND),
+            ).drop(_ROW)
+        merged = keyed.hstack(aligned.get_columns())
         found = pl.col(_FOUND).fill_null(False)
         fills = [
             pl.coalesce(pl.col(f), pl.col(joined_column(f))).alias(f)
