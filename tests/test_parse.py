@@ -321,12 +321,20 @@ def value_of(draw: st.DrawFn, dtype: pl.DataType) -> str:
     return draw(SCALARS)
 
 
+def spelled(draw: st.DrawFn, key: str) -> str:
+    """`key` as a JSON string, mostly plain, sometimes with a character as a `\\u` escape."""
+    if not key or draw(st.sampled_from([True] * 4 + [False])):
+        return json.dumps(key)
+    at = draw(st.integers(0, len(key) - 1))
+    return json.dumps(key[:at])[:-1] + f"\\u{ord(key[at]):04x}" + json.dumps(key[at + 1 :])[1:]
+
+
 def object_of(draw: st.DrawFn, fields: Mapping[str, Any]) -> str:
     """A JSON object with some of `fields` (and maybe other or repeated keys)."""
     keys = draw(st.lists(st.sampled_from([*fields, "other", *KEYS]), max_size=5))
     space = draw(SPACE)
     pairs = [
-        f"{json.dumps(key)}{space}:{space}"
+        f"{spelled(draw, key)}{space}:{space}"
         + (value_of(draw, fields[key]) if key in fields else draw(ANY_VALUE))
         for key in keys
     ]
@@ -381,6 +389,28 @@ def test_wide_schema_reader_equals_the_ndjson_reader(data: st.DataObject) -> Non
         assert got is not None
         assert got.schema == expected.schema
         assert got.equals(expected)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_a_chunk_reads_as_the_ndjson_reader_reads_it_whichever_keys_it_lacks(
+    data: st.DataObject,
+) -> None:
+    # parse_chunk leaves out of the read the keys no line can have (key_presence): the
+    # frame must be the one the NDJSON reader gives with every key of the schema read.
+    drawn = {**data.draw(SCHEMAS), **data.draw(st.sampled_from([{}, PAD]))}
+    # (the keyword text column is the line's text, not a key: other tests see to it)
+    schema = {k: v for k, v in drawn.items() if k != KEYWORD_FIELD} or {"b": pl.String()}
+    chunk = data.draw(chunks(schema))
+    starts, ends = parse_module._line_bounds(chunk)
+    expected = ndjson_reader(chunk, schema, int(np.count_nonzero(ends > starts)))
+
+    with mock.patch.object(parse_module, "_MANY", data.draw(st.sampled_from([1, 128]))):
+        parsed = parse_chunk(Chunk(chunk, 1, 0), schema)
+
+    if expected is not None:  # else bad lines, which the reader cannot isolate
+        assert parsed.bad == []
+        assert parsed.frame.drop(LINE_COLUMN, OFFSET_COLUMN).equals(expected)
 
 
 WIDE = {"CommandLine": pl.String(), "Event": pl.Struct({"Data": pl.String(), **PAD})}

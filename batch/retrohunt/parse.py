@@ -16,6 +16,7 @@ from polars.datatypes import DataTypeClass
 
 from retrohunt.archive import Chunk
 from retrohunt.compiler.plan import KEYWORD_FIELD
+from retrohunt.key_presence import absent_keys
 from retrohunt.sources.paths import nested_roots
 
 LINE_COLUMN = "_rh_line"
@@ -159,11 +160,22 @@ def _parse(
     # Polars validates UTF-8 over the whole input, so invalid bytes anywhere also take the
     # line-by-line path, where they are replaced and counted.
     rows = np.flatnonzero(ends > starts)
-    frame = _read_rows(data, schema, starts[rows], ends[rows])
+    absent = absent_keys(data, list(schema))
+    frame = _read_rows(data, _without(schema, absent), starts[rows], ends[rows])
     if frame is not None:
+        if absent:
+            missing = (pl.lit(None, dtype=schema[name]).alias(name) for name in absent)
+            frame = frame.with_columns(missing).select(list(schema))
         frame = _with_text(frame, schema, data, starts, ends, rows)
         return ParsedChunk(_with_provenance(frame, numbers, offsets, rows), len(rows))
     return _parse_line_by_line(data, schema, starts, ends, numbers, offsets)
+
+
+def _without(schema: Mapping[str, pl.DataType], names: list[str]) -> Mapping[str, pl.DataType]:
+    if not names:
+        return schema
+    left_out = set(names)
+    return {name: dtype for name, dtype in schema.items() if name not in left_out}
 
 
 # A JSON string holding an escape (in valid JSON text, no backslash stands outside a
