@@ -416,15 +416,16 @@ def _stream_with_far_apart_processes() -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     ("prefilter", "flush_every_chunk"),
-    [(True, False), (True, True), (False, False)],
-    ids=["prefilter", "prefilter-flush-every-chunk", "no-prefilter"],
+    [(True, False), (True, True), (False, False), (False, True)],
+    ids=["prefilter", "prefilter-flush-every-chunk", "no-prefilter", "no-prefilter-every-chunk"],
 )
 def test_a_process_chunks_away_and_after_its_connection_is_still_joined(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefilter: bool, flush_every_chunk: bool
 ) -> None:
     if flush_every_chunk:
-        # The prefilter gathers candidate lines over chunks (up to FLUSH_BYTES) before it
-        # parses them: make it parse every chunk on its own, as on a large archive.
+        # Lines gather over chunks (the prefilter's candidates, or whole chunks without
+        # it) up to FLUSH_BYTES before they are parsed: parse every chunk on its own, as on
+        # a large archive.
         monkeypatch.setattr(engine_module, "FLUSH_BYTES", 1)
     path = archive(tmp_path / "in", _stream_with_far_apart_processes())
 
@@ -438,7 +439,7 @@ def test_a_process_chunks_away_and_after_its_connection_is_still_joined(
         CONTAINER,
         "joined",
     )
-    if flush_every_chunk or not prefilter:
+    if flush_every_chunk:
         # Both connections were evaluated before their processes were seen: held back.
         manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
         assert manifest["process_join"]["held_back_lines"] == 2

@@ -91,6 +91,14 @@ class LineBatch:
         )
 
     @classmethod
+    def whole(cls, chunk: Chunk) -> LineBatch:
+        """Every line of a chunk, blank ones included (`parse_lines` skips them as
+        `parse_chunk` does)."""
+        starts, ends = _line_bounds(chunk.data)
+        numbers = np.arange(len(starts), dtype=np.int64) + chunk.first_line
+        return cls(chunk.data, numbers, starts + chunk.offset, (starts, ends))
+
+    @classmethod
     def joined(
         cls,
         lines: list[bytes],
