@@ -424,9 +424,9 @@ def test_a_process_chunks_away_and_after_its_connection_is_still_joined(
 ) -> None:
     if flush_every_chunk:
         # Lines gather over chunks (the prefilter's candidates, or whole chunks without
-        # it) up to FLUSH_BYTES before they are parsed: parse every chunk on its own, as on
-        # a large archive.
+        # it) before they are parsed: parse every chunk on its own, as on a large archive.
         monkeypatch.setattr(engine_module, "FLUSH_BYTES", 1)
+        monkeypatch.setattr(engine_module, "WHOLE_FLUSH_BYTES", 1)
     path = archive(tmp_path / "in", _stream_with_far_apart_processes())
 
     result = run([path], tmp_path / "out", prefilter=prefilter, chunk_size=8192)

@@ -40,11 +40,14 @@ from retrohunt.sources.timestamps import UTC_MICROS
 if TYPE_CHECKING:
     from retrohunt.parallel import ChunkPool, PooledChunks
 
-FLUSH_BYTES = 32 << 20
-"""Held lines (the prefilter's candidates, or whole chunks when it is off or bypassed) that
-make an archive run parse and match them. Polars costs some 0.2 s per call with SigmaHQ's
-thousands of rule fields, whatever the rows: four 8 MB chunks of Windows events at once
-take two thirds of the time of one at a time."""
+FLUSH_BYTES = 8 << 20
+"""Held candidate lines that make an archive run parse and match them."""
+WHOLE_FLUSH_BYTES = 32 << 20
+"""Held whole chunks (prefilter off or bypassed) that make an archive run parse and match
+them. Polars costs some 0.2 s per call with SigmaHQ's thousands of rule fields, whatever
+the rows: four 8 MB chunks of Windows events at once take two thirds of the time of one
+at a time. (Candidates flush sooner: held over a long archive, they would be parsed all
+at once at its end, 100 MB more at the peak on 4 GB of Falcon events.)"""
 CONTEXT_FLUSH_BYTES = 32 << 20
 """Held process lines (for the process join) that make an archive run learn them."""
 BYPASS_SAMPLE_LINES = 2_000
@@ -472,7 +475,7 @@ class ArchiveRun:
     evaluating at every learning step cost a fifth of the scan. Memory stays bounded by
     those two sizes and one batch being learned (what a batch costs in Polars is a few times
     its bytes). Without the prefilter (or once it is bypassed) whole chunks gather
-    the same way, up to the same size.
+    the same way, up to `WHOLE_FLUSH_BYTES`.
     """
 
     def __init__(self, engine: Engine, archive: str, ordinal: int = 0) -> None:
@@ -481,6 +484,7 @@ class ArchiveRun:
         self.ordinal = ordinal
         self.pending = PendingLines(ordinal)
         self.flush_bytes = FLUSH_BYTES
+        self.whole_flush_bytes = WHOLE_FLUSH_BYTES
         self.lines = self.candidate_lines = 0
         self.unrecognised = self.invalid_utf8 = self.bad_lines = 0
         self._candidates: list[LineBatch] = []
@@ -537,7 +541,7 @@ class ArchiveRun:
         self.lines += len(batch)  # a flush takes the blank ones off again
         self._candidates.append(batch)
         self._candidate_bytes += len(batch.data)
-        if self._candidate_bytes >= self.flush_bytes:
+        if self._candidate_bytes >= self.whole_flush_bytes:
             return self.flush()
         return Output()
 

@@ -198,7 +198,7 @@ class AlertSource:
         archive = str(self.path)
         run = engine.start(archive)
         if n_rows is not None:
-            run.flush_bytes = 1  # match every chunk's candidates at once: stop sooner
+            run.flush_bytes = run.whole_flush_bytes = 1  # match chunk by chunk: stop sooner
         damage: InputError | None = None
         chunks = prefetch(reader, depth=2)
         try:
