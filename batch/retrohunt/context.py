@@ -58,6 +58,7 @@ TABLE_SCHEMA: dict[str, pl.DataType] = {
 }
 """Columns of the process table's Parquet file (and of `compacted`)."""
 _LIVE_SCHEMA: dict[str, pl.DataType] = {**TABLE_SCHEMA, _POS: pl.Int64()}
+_CATEGORICAL = (_HOST, *JOINED_FIELDS)
 
 ARCHIVE_SHIFT = 44
 """A stream position is archive ordinal << ARCHIVE_SHIFT | byte offset (16 TiB each)."""
@@ -84,6 +85,19 @@ class ProcessTable:
 
     def __init__(self, horizon: dt.timedelta = DEFAULT_HORIZON) -> None:
         self.horizon = horizon
+        # Text read from JSON is views into buffers shared by the values of the batch read:
+        # kept as it came, the table held as much memory as the process lines' raw text
+        # (140 MB per GB of Falcon events). Hosts, images, users and containers repeat, and
+        # so do many command lines: they are kept as categoricals of the table's own, which
+        # hold no such view (a command line costs its text once, plus about 40 bytes per
+        # distinct value and 4 per row, against 16 per row plus its text every time).
+        # Process ids do not repeat and are short (a categorical of 842,000 of them takes
+        # 105 MB, text 27 MB): they are copied out of the batch's buffers instead.
+        self._text = pl.Categorical(pl.Categories.random())
+        self._stored = {
+            name: self._text if name in _CATEGORICAL else dtype
+            for name, dtype in _LIVE_SCHEMA.items()
+        }
         self._frames: list[pl.DataFrame] = []
         self._next_seq = 0
         self.added = 0  # process events added in this run
@@ -109,6 +123,7 @@ class ProcessTable:
             .filter(pl.col(_POS).is_between(start, start + (1 << ARCHIVE_SHIFT) - 1))
             .with_columns(pl.col(_POS) - start)
             .sort(_SEQ)
+            .cast(_LIVE_SCHEMA)  # type: ignore[arg-type]
         )
 
     def add_sightings(self, sightings: pl.DataFrame, ordinal: int) -> None:
@@ -122,7 +137,8 @@ class ProcessTable:
             return
         rows = rows.with_columns(
             (pl.int_range(pl.len(), dtype=pl.Int64) + self._next_seq).alias(_SEQ)
-        ).select(pl.col(name).cast(dtype) for name, dtype in _LIVE_SCHEMA.items())
+        ).select(pl.col(name).cast(dtype) for name, dtype in self._stored.items())
+        rows = rows.with_columns(_copied(rows.get_column(_PID)))
         self._next_seq += rows.height
         self.added += rows.height
         self._frames.append(rows)
@@ -133,11 +149,11 @@ class ProcessTable:
         """Every sighting of each (`_rh_join_host`, `_rh_join_pid`) of `keys`, in scan order."""
         if not self._frames or keys.height == 0:
             return pl.DataFrame(schema=_LIVE_SCHEMA)
-        wanted = keys.select(_HOST, _PID).unique()
+        wanted = keys.select(pl.col(_HOST).cast(self._text), _PID).unique()
         found = pl.concat(
             [frame.join(wanted, on=[_HOST, _PID], how="semi") for frame in self._frames]
         )
-        return found.sort(_POS, _SEQ)
+        return found.sort(_POS, _SEQ).cast(_LIVE_SCHEMA)  # type: ignore[arg-type]
 
     def enrich(
         self, events: pl.DataFrame, sources: Sequence[Source], ordinal: int = 0
@@ -255,9 +271,9 @@ class ProcessTable:
         if frame.height:
             # Sightings of earlier runs come before everything this run scans.
             table._frames = [
-                frame.sort(_SEQ).with_columns(
-                    (pl.int_range(pl.len(), dtype=pl.Int64) - pl.len()).alias(_POS)
-                )
+                frame.sort(_SEQ)
+                .with_columns((pl.int_range(pl.len(), dtype=pl.Int64) - pl.len()).alias(_POS))
+                .cast(table._stored)  # type: ignore[arg-type]
             ]
             table._next_seq = int(frame[_SEQ].max()) + 1  # type: ignore[arg-type]
         return table
@@ -284,7 +300,7 @@ class ProcessTable:
             frame = frame.with_columns(pl.col(EVENT_TIME).fill_null(newest)).filter(
                 pl.col(EVENT_TIME) >= cutoff
             )
-        return frame
+        return frame.cast(TABLE_SCHEMA)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +309,13 @@ class JoinColumns:
 
     process: frozenset[str]
     context: frozenset[str]
+
+
+def _copied(text: pl.Series) -> pl.Series:
+    """`text` in buffers of its own (an Arrow round trip: large_string is one copy)."""
+    copy = pl.from_arrow(text.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    assert isinstance(copy, pl.Series)  # an Array gives a Series
+    return copy.alias(text.name)
 
 
 def join_columns(sources: Sequence[Source]) -> JoinColumns:
