@@ -489,3 +489,20 @@ def test_a_chunk_splits_into_its_first_lines_and_the_rest() -> None:
     assert tail.line_at(106) == b"ccc"
     whole, rest = chunk.split(10)
     assert whole is chunk and rest.data == b"" and rest.physical_lines() == 0
+
+
+def test_consecutive_chunks_join_into_the_chunk_a_larger_size_reads(tmp_path: Path) -> None:
+    lines = [f'{{"n": {i}, "pad": "{"x" * (i % 50)}"}}'.encode() for i in range(2_000)]
+    path = tmp_path / "a.jsonl.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(b"\n".join(lines) + b"\n"))
+    small = list(iter_chunks(path, chunk_size=4096))
+
+    joined = Chunk.consecutive(small[1:4])
+
+    (whole,) = iter_chunks(path, chunk_size=1 << 30)
+    start = small[1].offset
+    assert joined.data == whole.data[start : start + len(joined.data)]
+    assert (joined.first_line, joined.offset) == (small[1].first_line, start)
+    assert joined.physical_lines() == sum(c.physical_lines() for c in small[1:4])
+    with pytest.raises(ValueError, match="do not follow"):
+        Chunk.consecutive([small[0], small[2]])

@@ -8,8 +8,10 @@ import textwrap
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from conftest import falcon_process, jsonl, make_archive
+from retrohunt import engine as engine_module
 from retrohunt.scan import ScanOptions, ScanResult, scan
 
 RULE = """
@@ -75,8 +77,15 @@ def _comparable(result: ScanResult) -> tuple[object, ...]:
     )
 
 
-def test_two_workers_give_what_one_process_gives(tmp_path: Path) -> None:
+@pytest.mark.parametrize("together", [True, False], ids=["chunks-together", "chunk-by-chunk"])
+def test_two_workers_give_what_one_process_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, together: bool
+) -> None:
     archive = _archive(tmp_path)
+    if not together:  # each chunk sent alone to a worker, as on a large archive
+        monkeypatch.setattr(engine_module, "WHOLE_FLUSH_BYTES", 1)
+    else:
+        monkeypatch.setattr(engine_module, "WHOLE_FLUSH_BYTES", 100 << 10)  # some together
     one = _scan(tmp_path, archive, "one", prefilter=False)
     two = _scan(tmp_path, archive, "two", prefilter=False, workers=2)
     assert _comparable(two) == _comparable(one)

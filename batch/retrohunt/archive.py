@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import queue
 import threading
 import zlib
@@ -57,6 +58,25 @@ class Chunk:
     offset: int
     line_count: int | None = None  # physical lines in `data`, when the reader counted them
     newline_positions: np.ndarray | None = None  # where b"\n" is (int64), once asked for
+
+    @classmethod
+    def consecutive(cls, chunks: Sequence[Chunk]) -> Chunk:
+        """One chunk holding `chunks`, which follow each other in a stream.
+
+        Raises:
+            ValueError: a chunk does not start where the one before it ends (at a newline).
+        """
+        if not chunks:
+            raise ValueError("no chunk to join")
+        for before, after in itertools.pairwise(chunks):
+            if after.offset != before.offset + len(before.data) or not before.data.endswith(b"\n"):
+                raise ValueError("chunks that do not follow each other cannot be joined")
+        if len(chunks) == 1:
+            return chunks[0]
+        counts = [c.line_count for c in chunks]
+        total = None if None in counts else sum(c for c in counts if c is not None)
+        first = chunks[0]
+        return cls(b"".join(c.data for c in chunks), first.first_line, first.offset, total)
 
     def newlines(self) -> np.ndarray:
         """Positions of every newline byte in `data` (int64, ascending), found on first use

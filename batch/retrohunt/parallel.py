@@ -4,9 +4,10 @@ state (no prefilter batching, no process join).
 Matching is bound to Python's interpreter lock (Hyperscan callbacks, condition masks, the
 calls into Polars), so a second core helps only as a second process: each worker holds an
 engine like the scan's, takes whole chunks and sends back their alerts, bad lines and
-counts. Chunks are taken back in the order they were given, so the output is the same as
-one process gives, and at most two per worker are in flight, so memory stays bounded by
-the chunk size.
+counts. Consecutive chunks go together up to the run's `whole_flush_bytes` (Polars' cost per
+call is paid once for them, as in one process). They are taken back in the order they were
+given, so the output is the same as one process gives, and at most two per worker are in
+flight, so memory stays bounded by that size.
 """
 
 from __future__ import annotations
@@ -116,35 +117,49 @@ class PooledChunks:
     def __init__(self, pool: ChunkPool, run: ArchiveRun) -> None:
         self.pool = pool
         self.run = run
-        self._in_flight: deque[Future[ChunkOutcome]] = deque()
+        self._in_flight: deque[tuple[Future[ChunkOutcome], int]] = deque()  # and its chunks
+        self._held: list[Chunk] = []
+        self._held_bytes = 0
 
     def submit(self, chunk: Chunk) -> Output:
-        """Send a chunk; returns the output of the chunks done so far (in order)."""
-        self._in_flight.append(
-            self.pool._executor.submit(_evaluate, chunk, self.run.archive, self.run.ordinal)
-        )
+        """Take a chunk (sent with the ones after it, once they are `whole_flush_bytes`);
+        returns the output of the chunks done so far (in order)."""
+        self._held.append(chunk)
+        self._held_bytes += len(chunk.data)
+        if self._held_bytes < self.run.whole_flush_bytes:
+            return Output()
+        return self._send()
+
+    def _send(self) -> Output:
+        if not self._held:
+            return Output()
+        chunk, count = Chunk.consecutive(self._held), len(self._held)
+        self._held, self._held_bytes = [], 0
+        future = self.pool._executor.submit(_evaluate, chunk, self.run.archive, self.run.ordinal)
+        self._in_flight.append((future, count))
         limit = IN_FLIGHT_PER_WORKER * self.pool.workers
         output = Output()
-        while self._in_flight and (len(self._in_flight) > limit or self._in_flight[0].done()):
+        while self._in_flight and (len(self._in_flight) > limit or self._in_flight[0][0].done()):
             output.extend(self._take())
         return output
 
     def drain(self) -> Output:
-        """Wait for every chunk in flight."""
-        output = Output()
+        """Send the chunks held and wait for every chunk in flight."""
+        output = self._send()
         while self._in_flight:
             output.extend(self._take())
         return output
 
     def _take(self) -> Output:
-        outcome = self._in_flight.popleft().result()
+        future, chunks = self._in_flight.popleft()
+        outcome = future.result()
         run = self.run
         run.lines += outcome.lines
         run.candidate_lines += outcome.lines
         run.bad_lines += outcome.bad_lines
         run.invalid_utf8 += outcome.invalid_utf8
         run.unrecognised += outcome.unrecognised
-        run.engine.pooled_chunks += 1
+        run.engine.pooled_chunks += chunks
         times = run.engine.times
         for name in (f.name for f in fields(StageTimes)):
             setattr(times, name, getattr(times, name) + getattr(outcome.times, name))
