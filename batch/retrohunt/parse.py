@@ -168,7 +168,7 @@ def _parse(
     # Polars validates UTF-8 over the whole input, so invalid bytes anywhere also take the
     # line-by-line path, where they are replaced and counted.
     rows = np.flatnonzero(ends > starts)
-    absent = absent_keys(data, list(schema))
+    absent = absent_keys(data, list(schema)) if len(schema) >= _KEYS_WORTH_LOOKING_FOR else []
     frame = _read_rows(data, _without(schema, absent), starts[rows], ends[rows])
     if frame is not None:
         if absent:
@@ -184,6 +184,12 @@ def _without(schema: Mapping[str, pl.DataType], names: list[str]) -> Mapping[str
         return schema
     left_out = set(names)
     return {name: dtype for name, dtype in schema.items() if name not in left_out}
+
+
+# Top-level keys from which looking for the absent ones pays: the scan costs some 20 ms per
+# 32 MB, and leaving out a key read as text saves about 40 ns per line. Falcon's process
+# lines are read with 16 keys, all there.
+_KEYS_WORTH_LOOKING_FOR = 48
 
 
 # A JSON string holding an escape (in valid JSON text, no backslash stands outside a
