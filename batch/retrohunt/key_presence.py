@@ -10,9 +10,10 @@ back as nulls.
 The test is a necessary condition on the raw bytes, checked by one Hyperscan scan: a key
 `K` written plainly is the text `"K"` followed by blanks and a colon. A key can also be
 written with escapes (`"Ev\\u0065nt"`); when any key-like string holds a backslash, every
-key counts as possibly present. Text that only looks like a key (a value containing
-`"Image":`, a key nested deeper) makes a key count as present: reading it is then wasted,
-never wrong.
+key counts as possibly present. A key nested deeper, or bytes that only look like a key
+on a line that is not valid JSON, make a key count as present: reading it is then wasted,
+never wrong. (Inside a valid JSON string a quote is escaped, so a value never looks like a
+key.)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 
 import hyperscan
 
-# A quoted string holding a backslash, then a colon: a key written with an escape.
+# A quoted string holding an escape, then a colon: a key written with an escape.
 _ESCAPED_KEY = rb'"(?:[^"\\]|\\.)*\\.(?:[^"\\]|\\.)*"[ \t\r\n]*:'
 
 _local = threading.local()  # scratch space is per thread (the learning thread parses too)
@@ -37,6 +38,8 @@ def absent_keys(data: bytes, names: Sequence[str]) -> list[str]:
     database = _database(keys)
     scratches: dict[tuple[str, ...], tuple[hyperscan.Database, hyperscan.Scratch]]
     scratches = _local.__dict__.setdefault("scratches", {})
+    if len(scratches) > 32:  # as many as _database keeps: engines come and go in a process
+        scratches.clear()
     held = scratches.get(keys)
     if held is None or held[0] is not database:
         held = scratches[keys] = (database, hyperscan.Scratch(database))
