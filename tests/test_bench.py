@@ -108,17 +108,13 @@ _REGISTRY_RULES = {
 
 def test_the_duckdb_baseline_admits_every_category_of_an_event(tmp_path: Path) -> None:
     pytest.importorskip("sigma_backend_duckdb")
-    folder = tmp_path / "registry-rules"
-    folder.mkdir()
-    for index, (name, (category, selection)) in enumerate(_REGISTRY_RULES.items()):
-        (folder / f"{name}.yml").write_text(
-            f"title: Registry rule {name}\n"
-            f"id: 00000000-0000-4000-8000-00000000001{index}\n"
-            f"name: {name}\n"
-            f"logsource:\n  category: {category}\n  product: windows\n"
-            f"detection:\n  selection:\n    {selection}\n  condition: selection\n"
-            "level: low\n"
-        )
+    folder = _one_selection_rules(
+        tmp_path / "registry-rules",
+        _REGISTRY_RULES,
+        title="Registry rule",
+        id_prefix="00000000-0000-4000-8000-00000000001",
+        logsource="  product: windows\n",
+    )
     run_key = "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\Updater"
     events = [
         {"EventID": 13, "EventType": "SetValue", "Details": "C:\\Temp\\updater.exe"},
@@ -202,15 +198,33 @@ _FIELD_RULES = {
 
 
 def _field_rule_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "field-rules"
+    return _one_selection_rules(
+        tmp_path / "field-rules",
+        _FIELD_RULES,
+        title="Field rule",
+        id_prefix="00000000-0000-4000-8000-00000000000",
+        status="status: experimental\n",
+    )
+
+
+def _one_selection_rules(
+    folder: Path,
+    rules: dict[str, tuple[str, str]],
+    *,
+    title: str,
+    id_prefix: str,
+    status: str = "",
+    logsource: str = "",
+) -> Path:
+    """A folder of rules, one per name: `(category, selection line)`, condition `selection`."""
     folder.mkdir()
-    for index, (name, (category, selection)) in enumerate(_FIELD_RULES.items()):
+    for index, (name, (category, selection)) in enumerate(rules.items()):
         (folder / f"{name}.yml").write_text(
-            f"title: Field rule {name}\n"
-            f"id: 00000000-0000-4000-8000-00000000000{index}\n"
+            f"title: {title} {name}\n"
+            f"id: {id_prefix}{index}\n"
             f"name: {name}\n"
-            "status: experimental\n"
-            f"logsource:\n  category: {category}\n"
+            f"{status}"
+            f"logsource:\n  category: {category}\n{logsource}"
             f"detection:\n  selection:\n    {selection}\n  condition: selection\n"
             "level: low\n"
         )
