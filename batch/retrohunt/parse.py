@@ -101,19 +101,19 @@ class LineBatch:
     @classmethod
     def joined(
         cls,
-        lines: list[bytes],
+        data: bytes,
         line_numbers: np.ndarray,
         offsets: np.ndarray,
         lengths: np.ndarray,
         trailing_cr: np.ndarray,
     ) -> LineBatch:
-        """A batch from separate lines whose lengths (and whether each ends with a CR, which
-        is not part of the line) are known."""
+        """A batch from lines already joined by newlines whose lengths (and whether each
+        ends with a CR, which is not part of the line) are known."""
         starts = np.zeros(len(lengths), dtype=np.int64)
         if len(lengths) > 1:
             np.cumsum(lengths[:-1] + 1, out=starts[1:])
         ends = starts + lengths - trailing_cr.astype(np.int64)
-        return cls(b"\n".join(lines), line_numbers, offsets, (starts, ends))
+        return cls(data, line_numbers, offsets, (starts, ends))
 
     @classmethod
     def concat(cls, batches: Sequence[LineBatch]) -> LineBatch:

@@ -11,12 +11,14 @@ candidate.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
@@ -25,7 +27,13 @@ from hypothesis import strategies as st
 from retrohunt.archive import Chunk
 from retrohunt.compiler import Plan, compile_rules
 from retrohunt.context import context_markers
-from retrohunt.prefilter import ChunkCandidates, Prefilter, _valid_utf8, build_prefilter
+from retrohunt.prefilter import (
+    ChunkCandidates,
+    Prefilter,
+    _batch,
+    _valid_utf8,
+    build_prefilter,
+)
 from retrohunt.reference import reference_scan
 from retrohunt.sources import SOURCES
 
@@ -665,3 +673,25 @@ def test_utf8_validation_agrees_with_python(pieces: list[bytes | str]) -> None:
     except UnicodeDecodeError:
         expected = False
     assert _valid_utf8(data) is expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\n", b"a", b"a\n", b"a\r\nb\n\nc", b"\n\na\r\n", b'{"x":1}\n{"y":2}\r\n\n{"z":3}'],
+)
+def test_a_batch_holds_exactly_the_lines_picked_whatever_their_ends(data: bytes) -> None:
+    chunk = Chunk(data, 10, 1000)
+    newlines = chunk.newlines()
+    lines = data.split(b"\n") if data else []
+    if data.endswith(b"\n"):
+        lines.pop()  # the final newline opens no line
+    starts = [sum(len(line) + 1 for line in lines[:i]) for i in range(len(lines))]
+    for size in range(len(lines) + 1):
+        for picked in itertools.combinations(range(len(lines)), size):
+            batch = _batch(chunk, newlines, np.asarray(picked, dtype=np.int64))
+            assert batch.data == b"\n".join(lines[i] for i in picked)
+            assert batch.line_numbers.tolist() == [10 + i for i in picked]
+            assert batch.offsets.tolist() == [1000 + starts[i] for i in picked]
+            begin, end = batch.bounds()
+            texts = [batch.data[b:e] for b, e in zip(begin.tolist(), end.tolist(), strict=True)]
+            assert texts == [lines[i].removesuffix(b"\r") for i in picked]
