@@ -220,29 +220,67 @@ def _decoded(token: re.Match[str]) -> str:
     return '"' + _LONE_SURROGATE.sub("\ufffd", value) + '"'
 
 
-# A line whose every backslash stands in a JSON string as `\\`, `\"` or `\/`, in strings
-# free of control characters. In such a line the matches of _ESCAPED_STRING are exactly
-# the strings holding an escape (a match cannot start at a closing quote: what follows up
-# to the next opening quote holds no backslash), json.loads decodes each of them, and so
-# event_text is the line with every escape pair replaced by its character, left to right.
-_SIMPLE_ESCAPES = r'^[^"\\]*(?:"(?:[^"\\\x00-\x1f]|\\[\\"/])*"[^"\\]*)*$'
+# A `\u` escape of a character: four hex digits (either case) outside D800-DFFF, the
+# surrogates, which json.loads pairs (or event_text turns into U+FFFD).
+_CHARACTER_ESCAPE = r"\\u(?:[0-9A-Ca-cEFef][0-9A-Fa-f]{3}|[Dd][0-7][0-9A-Fa-f]{2})"
+# The escapes of one character each but `\u`, and what JSON decodes them to.
+_PAIR_ESCAPES = {
+    "\\\\": "\\",
+    '\\"': '"',
+    "\\/": "/",
+    "\\b": "\b",
+    "\\f": "\f",
+    "\\n": "\n",
+    "\\r": "\r",
+    "\\t": "\t",
+}
+
+# A line whose every backslash stands in a JSON string as one of _PAIR_ESCAPES or a
+# _CHARACTER_ESCAPE, in strings free of control characters. In such a line the matches of
+# _ESCAPED_STRING are exactly the strings holding an escape (a match cannot start at a
+# closing quote: what follows up to the next opening quote holds no backslash), json.loads
+# decodes each of them, and so event_text is the line with every escape replaced by its
+# character, left to right: each backslash starts an escape, the next one comes after it.
+_SIMPLE_ESCAPES = (
+    r'^[^"\\]*(?:"(?:[^"\\\x00-\x1f]|\\[\\"/bfnrt]|' + _CHARACTER_ESCAPE + r')*"[^"\\]*)*$'
+)
 
 
 def event_texts(lines: pl.Series) -> pl.Series:
     """`event_text` of every line of a Binary Series: in Polars for lines without escapes
-    or with only `\\\\`, `\\"` and `\\/` in well-formed strings, by `event_text` for the
-    others (`\\u00e9`, `\\n`, invalid UTF-8, a backslash outside a string...)."""
+    or with only `\\\\`, `\\"`, `\\/`, `\\b`, `\\f`, `\\n`, `\\r`, `\\t` and `\\u` escapes of
+    characters in well-formed strings, by `event_text` for the others (surrogate escapes,
+    invalid UTF-8, a control character in a string, a backslash outside one...)."""
     try:
         text = lines.cast(pl.String)
     except pl.exceptions.PolarsError:  # invalid UTF-8: those lines are left to event_text
         text = pl.Series([_utf8(line) for line in lines.to_list()], dtype=pl.String)
-    fast = pl.select(
-        pl.when(~text.str.contains("\\", literal=True))
-        .then(text)
-        .when(text.str.contains(_SIMPLE_ESCAPES))
-        .then(text.str.replace_many(["\\\\", '\\"', "\\/"], ["\\", '"', "/"]))
+    # Only lines with a backslash are looked at further (nulls, bad UTF-8, too).
+    escaped = np.flatnonzero(text.str.contains("\\", literal=True).fill_null(value=True).to_numpy())
+    if not len(escaped):
+        return text
+    some = text.gather(escaped)
+    # The escapes to replace: the pairs, and the `\u` escapes of characters in the batch.
+    # A `\u0041` found after a `\\` is no escape; replacing it too does no harm, as the
+    # replacement is leftmost: in a line _SIMPLE_ESCAPES vouches for, every match starts at
+    # a backslash that starts an escape, and no pattern is a prefix of another.
+    found = (
+        some.filter(some.str.contains("\\u", literal=True))
+        .str.extract_all(_CHARACTER_ESCAPE)
+        .explode()
+        .drop_nulls()
+        .unique()
+        .to_list()
+    )
+    patterns = [*_PAIR_ESCAPES, *found]
+    characters = [*_PAIR_ESCAPES.values(), *(chr(int(escape[2:], 16)) for escape in found)]
+    decoded = pl.select(
+        pl.when(some.str.contains(_SIMPLE_ESCAPES)).then(
+            some.str.replace_many(patterns, characters, leftmost=True)
+        )
     ).to_series()
-    slow = np.flatnonzero(fast.is_null().to_numpy())
+    fast = text.scatter(escaped, decoded)
+    slow = escaped[decoded.is_null().to_numpy()]
     if len(slow):
         fast.scatter(slow, [event_text(line) for line in lines.gather(slow).to_list()])
     return fast
