@@ -361,7 +361,7 @@ class Engine:
         """Normalised events of parsed lines (envelopes expanded)."""
         started = time.perf_counter()
         expanded = expand_envelopes(parsed.frame, self.sources)
-        events = normalise(expanded.lazy(), self.sources, self.fields).collect()
+        events = normalise(expanded, self.sources, self.fields).collect()
         self.times.parse += time.perf_counter() - started
         return events
 
@@ -647,7 +647,7 @@ def describe_hits(
         if reread.height != len(offsets):
             raise RuntimeError("an alerting line did not parse a second time")
         expanded = expand_envelopes(reread, sources).with_columns(pl.col(RECORD).fill_null(-1))
-        return table.enrich(normalise(expanded.lazy(), sources).collect(), sources, ordinal)
+        return table.enrich(normalise(expanded, sources).collect(), sources, ordinal)
 
     described = read_again(offsets, full_schema)
     lost = hit_keys.join(described.select(key), on=key, how="anti")

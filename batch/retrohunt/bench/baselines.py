@@ -189,7 +189,7 @@ def _events(options: BenchOptions, plan: Plan) -> pl.DataFrame:
     for corpus in options.corpora:
         for chunk in ArchiveReader(corpus):
             parsed = parse_chunk(chunk, engine.match_schema)
-            frames.append(normalise(parsed.frame.lazy(), sources, engine.fields).collect())
+            frames.append(normalise(parsed.frame, sources, engine.fields).collect())
     # The logsource columns (_rh_categories …) are what `_logsource_sql` tests.
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 

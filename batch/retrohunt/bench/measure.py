@@ -327,9 +327,9 @@ def field_coverage(
             wanted = sorted({f for i in open_rules for f in fields_of[i]})
             parsed = parse_chunk(chunk, raw_schema(sources, wanted))
             chunks, lines = chunks + 1, lines + parsed.lines
-            events = normalise(
-                expand_envelopes(parsed.frame, sources).lazy(), sources, wanted
-            ).filter(pl.col(SOURCE).is_not_null())
+            events = normalise(expand_envelopes(parsed.frame, sources), sources, wanted).filter(
+                pl.col(SOURCE).is_not_null()
+            )
             present = [f for f in wanted if f in events.collect_schema().names()]
             counts = (
                 events.group_by(_GROUP)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -13,7 +13,7 @@ from retrohunt.errors import UnknownSource
 from retrohunt.sources.base import Source
 from retrohunt.sources.cloudtrail import CLOUDTRAIL
 from retrohunt.sources.falcon import FALCON
-from retrohunt.sources.paths import schema_for
+from retrohunt.sources.paths import column, schema_for, steps
 from retrohunt.sources.sysmon import SYSMON
 from retrohunt.sources.taxonomy import (
     ADMITTED,
@@ -81,13 +81,17 @@ def raw_schema(
 
 
 def normalise(
-    frame: pl.LazyFrame, sources: Sequence[Source], fields: Iterable[str] | None = None
+    frame: pl.DataFrame | pl.LazyFrame,
+    sources: Sequence[Source],
+    fields: Iterable[str] | None = None,
 ) -> pl.LazyFrame:
     """Add field columns (`fields`, default the taxonomy's) and what matching needs:
     source, logsource categories, product and service, and event type.
 
     A row belongs to the first source that recognises it, and only that source's mapping
     applies to it; rows no source recognises keep null engine columns, so no rule applies.
+    Given a DataFrame rather than a LazyFrame, name/value lists (`Pairs`) no row holds are
+    not searched.
     """
     # The engine's own fields (a keyword's line text) are columns already.
     wanted = (
@@ -102,8 +106,28 @@ def normalise(
         for name, dtype in frame.collect_schema().items()
         if not isinstance(dtype, pl.Struct | pl.List)
     }
+    if isinstance(frame, pl.DataFrame):
+        present -= _unheld_pairs(frame, sources, present)
     recognised, columns = _normalising(tuple(sources), tuple(wanted), frozenset(present))
-    return frame.with_columns(recognised).with_columns(*columns)
+    return frame.lazy().with_columns(recognised).with_columns(*columns)
+
+
+def _unheld_pairs(
+    frame: pl.DataFrame, sources: Sequence[Source], present: Collection[str]
+) -> set[str]:
+    """The natives of name/value lists that are null on every row of `frame`. Reading a
+    field through such a list takes a regular expression per field, compiled for every
+    call: a tenth of a second per batch with the hundreds of fields of SigmaHQ's Windows
+    rules, to find nothing in the usual evtx_dump shape."""
+    natives = {s.pairs.native for s in sources if s.pairs and s.pairs.native in present}
+    if not natives or frame.height == 0:
+        return set()
+    roots = {steps(n)[0][0] for n in natives}
+    if not roots <= set(frame.columns):
+        return set()
+    ordered = sorted(natives)
+    held = frame.select(column(n).is_not_null().any().alias(n) for n in ordered).row(0)
+    return {n for n, any_held in zip(ordered, held, strict=True) if not any_held}
 
 
 # Expressions of `normalise` by (sources, fields, columns present): building them costs
