@@ -16,7 +16,13 @@ import pytest
 import zstandard
 
 from conftest import ARCHIVE_KINDS, ArchiveKind, compress, make_archive, ndjson
-from retrohunt.archive import ArchiveReader, Chunk, detect_compression, iter_chunks
+from retrohunt.archive import (
+    ArchiveReader,
+    Chunk,
+    detect_compression,
+    iter_chunks,
+    read_ahead,
+)
 from retrohunt.errors import ArchiveNotFound, CorruptArchive, UnsupportedFormat
 
 KIB = 1024
@@ -359,18 +365,22 @@ def _gzip_reference(cut: bytes) -> bytes:
     return zlib.decompressobj(wbits=31).decompress(cut)
 
 
-def _read_until_damage(path: Path, chunk_size: int) -> tuple[bytes, list[Chunk], CorruptArchive]:
+def _read_until_damage(
+    path: Path, chunk_size: int, *, ahead: bool = False
+) -> tuple[bytes, list[Chunk], CorruptArchive]:
     chunks: list[Chunk] = []
+    reader = ArchiveReader(path, chunk_size)
     with pytest.raises(CorruptArchive) as raised:
-        for chunk in ArchiveReader(path, chunk_size):
+        for chunk in read_ahead(reader) if ahead else reader:
             chunks.append(chunk)
     return b"".join(c.data for c in chunks), chunks, raised.value
 
 
+@pytest.mark.parametrize("ahead", [False, True], ids=["here", "read-ahead"])
 @pytest.mark.parametrize("kind", ["zstd", "gzip"])
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 0.9, 1.0])
 def test_truncated_archive_yields_what_is_readable_then_raises(
-    tmp_path: Path, kind: ArchiveKind, fraction: float
+    tmp_path: Path, kind: ArchiveKind, fraction: float, ahead: bool
 ) -> None:
     data = ndjson(varied_lines(3_000))
     full = compress(data, kind)
@@ -380,7 +390,7 @@ def test_truncated_archive_yields_what_is_readable_then_raises(
     path = tmp_path / f"cut.jsonl.{'zst' if kind == 'zstd' else 'gz'}"
     path.write_bytes(cut)
 
-    got, chunks, error = _read_until_damage(path, chunk_size=4 * KIB)
+    got, chunks, error = _read_until_damage(path, chunk_size=4 * KIB, ahead=ahead)
 
     expected = _zstd_reference(cut) if kind == "zstd" else _gzip_reference(cut)
     assert data.startswith(got)
@@ -417,13 +427,16 @@ def test_truncated_multipart_archive_keeps_every_complete_part(
     assert "truncated" in str(error)
 
 
-def test_truncated_archive_with_bom_counts_the_bom_in_the_offset(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ahead", [False, True], ids=["here", "read-ahead"])
+def test_truncated_archive_with_bom_counts_the_bom_in_the_offset(
+    tmp_path: Path, ahead: bool
+) -> None:
     data = ndjson(varied_lines(2_000))
     full = compress(BOM + data, "gzip")
     path = tmp_path / "cut-bom.jsonl.gz"
     path.write_bytes(full[: len(full) // 2])
 
-    got, chunks, error = _read_until_damage(path, chunk_size=KIB)
+    got, chunks, error = _read_until_damage(path, chunk_size=KIB, ahead=ahead)
 
     assert data.startswith(got)
     assert chunks[0].offset == 3
@@ -506,3 +519,17 @@ def test_consecutive_chunks_join_into_the_chunk_a_larger_size_reads(tmp_path: Pa
     assert joined.physical_lines() == sum(c.physical_lines() for c in small[1:4])
     with pytest.raises(ValueError, match="do not follow"):
         Chunk.consecutive([small[0], small[2]])
+
+
+def test_chunks_read_ahead_are_the_chunks_read_here(tmp_path: Path) -> None:
+    data = ndjson(varied_lines(3_000)) + b'{"last": "line without a newline"}'
+    path = tmp_path / "ahead.jsonl.zst"
+    path.write_bytes(compress(data, "zstd"))
+    here = list(ArchiveReader(path, 4 * KIB))
+    ahead = list(read_ahead(ArchiveReader(path, 4 * KIB)))
+    assert len(here) > 10
+    assert [(c.data, c.first_line, c.offset) for c in ahead] == [
+        (c.data, c.first_line, c.offset) for c in here
+    ]
+    assert [c.physical_lines() for c in ahead] == [c.physical_lines() for c in here]
+    assert_provenance_consistent(ahead, data)

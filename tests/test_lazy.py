@@ -12,7 +12,7 @@ import pytest
 import retrohunt
 import retrohunt.lazy as lazy
 from retrohunt.alerts import ALERT_SCHEMA
-from retrohunt.archive import ArchiveReader, Chunk
+from retrohunt.archive import ArchiveReader
 from retrohunt.compiler import bundled_rules_dir, compile_rules
 from retrohunt.engine import Engine
 from retrohunt.errors import ArchiveNotFound, CorruptArchive, RuleError, UnsupportedFormat
@@ -63,10 +63,10 @@ def chunks_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     read: list[int] = []
 
     class Counting(ArchiveReader):
-        def __iter__(self) -> Iterator[Chunk]:
-            for chunk in super().__iter__():
-                read.append(len(chunk.data))
-                yield chunk
+        def spans(self) -> Iterator[tuple[bytes, int]]:
+            for data, offset in super().spans():
+                read.append(len(data))
+                yield data, offset
 
     monkeypatch.setattr(lazy, "ArchiveReader", Counting)
     return read

@@ -198,14 +198,26 @@ class ArchiveReader:
             CorruptArchive: after the last good chunk, when the stream is truncated or
                 corrupt; the partial line before the damage was handed out as a last chunk.
         """
-        line = 1
+        return numbered(self.spans(), self.path)
+
+    def spans(self) -> Iterator[tuple[bytes, int]]:
+        """The chunks' bytes and stream offsets, not numbered yet (`numbered` does it).
+
+        Decompressing and cutting is what a reader thread does (`read_ahead`); numbering
+        the lines takes a pass over the bytes to find the newlines, which the thread that
+        matches the chunk makes anyway, for the prefilter: finding them there costs
+        nothing more, and the reader thread, the busier one when the prefilter leaves
+        little to parse, is spared a tenth of its work.
+
+        Raises:
+            StreamDamaged: after the last good span (the partial line before the damage).
+        """
         offset = 0
         # Decompressed pieces not handed out yet: a chunk is cut from them with one copy
         # (a growing bytearray would copy every byte three times).
         pieces: list[bytes] = []
         held = 0
         searched = 0  # pieces known to hold no newline past the chunk size (a long line)
-        count_newlines = _NewlineCounter()
         at_start = True
         try:
             with open_binary(self.path) as raw:
@@ -236,25 +248,44 @@ class ArchiveReader:
                         searched = 0
                         data, pieces = _split(pieces, *cut)
                         held -= len(data)
-                        count = count_newlines(data)
-                        yield Chunk(data, line, offset, count)
-                        line += count
+                        yield data, offset
                         offset += len(data)
-        except _StreamDamaged as damage:
+        except StreamDamaged as damage:
             rest = b"".join(pieces)
             if rest:
-                yield Chunk(rest, line, offset)
-            raise CorruptArchive(
-                self.path,
-                damage.reason,
-                lines=line - 1 + rest.count(b"\n"),
-                offset=offset + len(rest),
-            ) from damage.__cause__
+                yield rest, offset
+            damage.offset = offset + len(rest)
+            raise
         rest = b"".join(pieces)
         if at_start and rest.startswith(_UTF8_BOM):  # a stream of a BOM alone
             rest, offset = rest[len(_UTF8_BOM) :], len(_UTF8_BOM)
         if rest:
-            yield Chunk(rest, line, offset)
+            yield rest, offset
+
+
+def numbered(spans: Iterable[tuple[bytes, int]], path: Location) -> Iterator[Chunk]:
+    """Chunks of `ArchiveReader.spans`, their lines numbered (the newlines found on the way
+    are kept in the chunk).
+
+    Raises:
+        CorruptArchive: after the last chunk, when the spans ended at damage in `path`.
+    """
+    line = 1
+    try:
+        for data, offset in spans:
+            chunk = Chunk(data, line, offset)
+            line += len(chunk.newlines())
+            yield chunk
+    except StreamDamaged as damage:
+        raise CorruptArchive(path, damage.reason, lines=line - 1, offset=damage.offset) from (
+            damage.__cause__
+        )
+
+
+def read_ahead(reader: ArchiveReader, depth: int = 2) -> Iterator[Chunk]:
+    """`reader`'s chunks, decompressed and cut on a background thread up to `depth` ahead
+    (python-zstandard and zlib release the GIL while they work), numbered on this one."""
+    return numbered(prefetch(reader.spans(), depth), reader.path)
 
 
 def _last_newline(pieces: list[bytes], limit: int) -> tuple[int, int] | None:
@@ -296,26 +327,6 @@ def _split(pieces: list[bytes], index: int, position: int) -> tuple[bytes, list[
     data = b"".join((*pieces[:index], head[: position + 1]))
     tail = head[position + 1 :]
     return data, ([tail] if tail else []) + pieces[index + 1 :]
-
-
-class _NewlineCounter:
-    """Counts newlines with numpy, on the reader thread: four times as fast as bytes.count,
-    and without the GIL. Only the count: their positions (`Chunk.newlines`) are found by
-    the matcher's thread when it needs them. The reader thread is the busier one when the
-    prefilter leaves little to parse (decompressing, then cutting chunks), and finding the
-    positions here made a 1 GB Falcon scan 0.15 s slower than finding them there. The
-    comparison's scratch buffer is kept: fresh 8 MB arrays cost as much in page faults as
-    the search itself."""
-
-    def __init__(self) -> None:
-        self._scratch = np.empty(0, dtype=bool)
-
-    def __call__(self, data: bytes) -> int:
-        if len(self._scratch) < len(data):
-            self._scratch = np.empty(len(data), dtype=bool)
-        scratch = self._scratch[: len(data)]
-        np.equal(np.frombuffer(data, dtype=np.uint8), 0x0A, out=scratch)
-        return int(np.count_nonzero(scratch))
 
 
 def iter_chunks(path: Location, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Chunk]:
@@ -380,10 +391,14 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
         thread.join()
 
 
-class _StreamDamaged(Exception):
+class StreamDamaged(Exception):
+    """The compressed stream broke off (internal: `numbered` turns it into CorruptArchive,
+    which says how many lines were read)."""
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.offset = 0  # decompressed bytes handed out before the damage
 
 
 def _read_head(path: Location) -> bytes:
@@ -401,11 +416,11 @@ def _decompress(fh: _Hashing | BinaryIO, compression: Compression) -> Iterator[b
             while piece := fh.read(1 << 20):
                 yield piece
     except zstandard.ZstdError as exc:
-        raise _StreamDamaged(f"corrupt zstd data ({exc})") from exc
+        raise StreamDamaged(f"corrupt zstd data ({exc})") from exc
     except zlib.error as exc:
-        raise _StreamDamaged(f"corrupt gzip data ({exc})") from exc
+        raise StreamDamaged(f"corrupt gzip data ({exc})") from exc
     except OSError as exc:
-        raise _StreamDamaged(f"read error ({exc})") from exc
+        raise StreamDamaged(f"read error ({exc})") from exc
 
 
 def _zstd_pieces(fh: _Hashing | BinaryIO) -> Iterator[bytes]:
@@ -427,7 +442,7 @@ def _zstd_pieces(fh: _Hashing | BinaryIO) -> Iterator[bytes]:
                 data = b""
                 inside_frame = True
     if inside_frame:
-        raise _StreamDamaged("zstd stream ends inside a frame (truncated)")
+        raise StreamDamaged("zstd stream ends inside a frame (truncated)")
 
 
 def _gzip_pieces(fh: _Hashing | BinaryIO) -> Iterator[bytes]:
@@ -449,4 +464,4 @@ def _gzip_pieces(fh: _Hashing | BinaryIO) -> Iterator[bytes]:
             else:
                 data = member.unconsumed_tail
     if inside_member:
-        raise _StreamDamaged("gzip stream ends inside a member (truncated)")
+        raise StreamDamaged("gzip stream ends inside a member (truncated)")

@@ -34,7 +34,7 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from retrohunt.alerts import ALERT_SCHEMA, with_alert_ids
-from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, prefetch
+from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, read_ahead
 from retrohunt.compiler import Plan, compile_rules, find_allowlists, subset_plan
 from retrohunt.engine import Engine
 from retrohunt.errors import InputError, RuleError
@@ -200,7 +200,7 @@ class AlertSource:
         if n_rows is not None:
             run.flush_bytes = run.whole_flush_bytes = 1  # match chunk by chunk: stop sooner
         damage: InputError | None = None
-        chunks = prefetch(reader, depth=2)
+        chunks = read_ahead(reader, depth=2)
         try:
             try:
                 for chunk in chunks:

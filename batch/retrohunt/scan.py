@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from retrohunt.alerts import empty_alerts, with_alert_ids
-from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, prefetch
+from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader, read_ahead
 from retrohunt.compiler import PatternList, Plan, compile_rules, find_allowlists, rule_roots
 from retrohunt.context import DEFAULT_HORIZON, ProcessTable
 from retrohunt.engine import BYPASS_PASS_RATE, Engine, Output, PendingLines
@@ -256,9 +256,8 @@ def read_archive(
 
     try:
         try:
-            # A reader thread decompresses the next chunks while this one is matched:
-            # python-zstandard and zlib release the GIL while they work.
-            for chunk in prefetch(reader, depth=2):
+            # A reader thread decompresses the next chunks while this one is matched.
+            for chunk in read_ahead(reader, depth=2):
                 result.decompressed_bytes += len(chunk.data)
                 take(run.feed(chunk))
                 if progress:
