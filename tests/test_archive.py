@@ -517,6 +517,10 @@ def test_consecutive_chunks_join_into_the_chunk_a_larger_size_reads(tmp_path: Pa
     assert joined.data == whole.data[start : start + len(joined.data)]
     assert (joined.first_line, joined.offset) == (small[1].first_line, start)
     assert joined.physical_lines() == sum(c.physical_lines() for c in small[1:4])
+    # The newlines the parts knew are the joined chunk's, found again or not.
+    found_again = Chunk(joined.data, joined.first_line, joined.offset).newlines()
+    assert joined.newline_positions is not None
+    assert joined.newline_positions.tolist() == found_again.tolist()
     with pytest.raises(ValueError, match="do not follow"):
         Chunk.consecutive([small[0], small[2]])
 

@@ -56,7 +56,6 @@ class Chunk:
     data: bytes
     first_line: int
     offset: int
-    line_count: int | None = None  # physical lines in `data`, when the reader counted them
     newline_positions: np.ndarray | None = None  # where b"\n" is (int64), once asked for
 
     @classmethod
@@ -73,14 +72,19 @@ class Chunk:
                 raise ValueError("chunks that do not follow each other cannot be joined")
         if len(chunks) == 1:
             return chunks[0]
-        counts = [c.line_count for c in chunks]
-        total = None if None in counts else sum(c for c in counts if c is not None)
+        found = [c.newline_positions for c in chunks]
+        newlines = None
+        if all(positions is not None for positions in found):
+            shifts = itertools.accumulate((len(c.data) for c in chunks[:-1]), initial=0)
+            newlines = np.concatenate(
+                [p + shift for p, shift in zip(found, shifts, strict=True) if p is not None]
+            )
         first = chunks[0]
-        return cls(b"".join(c.data for c in chunks), first.first_line, first.offset, total)
+        return cls(b"".join(c.data for c in chunks), first.first_line, first.offset, newlines)
 
     def newlines(self) -> np.ndarray:
         """Positions of every newline byte in `data` (int64, ascending), found on first use
-        by the thread that wants them (see `_NewlineCounter`)."""
+        by the thread that wants them (`numbered` finds them on the matching thread)."""
         if self.newline_positions is None:
             positions = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == 0x0A)
             object.__setattr__(self, "newline_positions", positions)
@@ -89,25 +93,18 @@ class Chunk:
 
     def physical_lines(self) -> int:
         """Lines in `data`, blank ones included (a last line without newline counts)."""
-        if self.line_count is not None:
-            return self.line_count
         return len(self.newlines()) + (1 if self.data and not self.data.endswith(b"\n") else 0)
 
     def split(self, lines: int) -> tuple[Chunk, Chunk]:
         """The chunk's first `lines` lines, and the rest (empty when there is no more)."""
         newlines = self.newlines()
         if lines >= len(newlines):
-            return self, Chunk(
-                b"", self.first_line + self.physical_lines(), self.offset + len(self.data), 0
-            )
+            end = self.offset + len(self.data)
+            return self, Chunk(b"", self.first_line + self.physical_lines(), end, newlines[:0])
         cut = int(newlines[lines - 1]) + 1 if lines > 0 else 0
-        head = Chunk(self.data[:cut], self.first_line, self.offset, lines, newlines[:lines])
+        head = Chunk(self.data[:cut], self.first_line, self.offset, newlines[:lines])
         tail = Chunk(
-            self.data[cut:],
-            self.first_line + lines,
-            self.offset + cut,
-            None if self.line_count is None else self.line_count - lines,
-            newlines[lines:] - cut,
+            self.data[cut:], self.first_line + lines, self.offset + cut, newlines[lines:] - cut
         )
         return head, tail
 
