@@ -52,7 +52,7 @@ def parse_chunk(chunk: Chunk, schema: Mapping[str, pl.DataType]) -> ParsedChunk:
     line up are lines handled separately, and even then bad lines are isolated by
     bisection, so a chunk with one bad line costs a few extra reader calls, not one per line.
     """
-    starts, ends = _line_bounds(chunk.data)
+    starts, ends = _line_bounds(chunk.data, chunk.newlines())
     numbers = np.arange(len(starts), dtype=np.int64) + chunk.first_line
     return _parse(chunk.data, schema, starts, ends, numbers, starts + chunk.offset)
 
@@ -94,7 +94,7 @@ class LineBatch:
     def whole(cls, chunk: Chunk) -> LineBatch:
         """Every line of a chunk, blank ones included (`parse_lines` skips them as
         `parse_chunk` does)."""
-        starts, ends = _line_bounds(chunk.data)
+        starts, ends = _line_bounds(chunk.data, chunk.newlines())
         numbers = np.arange(len(starts), dtype=np.int64) + chunk.first_line
         return cls(chunk.data, numbers, starts + chunk.offset, (starts, ends))
 
@@ -320,12 +320,14 @@ def _with_text(
 _MANY = 128
 
 
-def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end (exclusive, without CR/LF) of every line in `data`."""
+def _line_bounds(data: bytes, newlines: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive, without CR/LF) of every line in `data` (`newlines`: the
+    positions of its newlines, when known)."""
     buf = np.frombuffer(data, dtype=np.uint8)
     if not len(buf):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    newlines = np.flatnonzero(buf == 0x0A)
+    if newlines is None:
+        newlines = np.flatnonzero(buf == 0x0A)
     starts = np.concatenate(([0], newlines + 1))
     ends = np.concatenate((newlines, [len(buf)]))
     if len(buf) and buf[-1] == 0x0A:  # the final newline opens no line
