@@ -72,13 +72,11 @@ class Chunk:
                 raise ValueError("chunks that do not follow each other cannot be joined")
         if len(chunks) == 1:
             return chunks[0]
-        found = [c.newline_positions for c in chunks]
+        known = [c.newline_positions for c in chunks if c.newline_positions is not None]
         newlines = None
-        if all(positions is not None for positions in found):
+        if len(known) == len(chunks):
             shifts = itertools.accumulate((len(c.data) for c in chunks[:-1]), initial=0)
-            newlines = np.concatenate(
-                [p + shift for p, shift in zip(found, shifts, strict=True) if p is not None]
-            )
+            newlines = np.concatenate([p + shift for p, shift in zip(known, shifts, strict=True)])
         first = chunks[0]
         return cls(b"".join(c.data for c in chunks), first.first_line, first.offset, newlines)
 

@@ -241,8 +241,14 @@ _PAIR_ESCAPES = {
 # closing quote: what follows up to the next opening quote holds no backslash), json.loads
 # decodes each of them, and so event_text is the line with every escape replaced by its
 # character, left to right: each backslash starts an escape, the next one comes after it.
+# What may follow a backslash in _PAIR_ESCAPES, as a character class.
+_PAIR_CLASS = "".join(re.escape(escape[1]) for escape in _PAIR_ESCAPES)
 _SIMPLE_ESCAPES = (
-    r'^[^"\\]*(?:"(?:[^"\\\x00-\x1f]|\\[\\"/bfnrt]|' + _CHARACTER_ESCAPE + r')*"[^"\\]*)*$'
+    r'^[^"\\]*(?:"(?:[^"\\\x00-\x1f]|\\['
+    + _PAIR_CLASS
+    + "]|"
+    + _CHARACTER_ESCAPE
+    + r')*"[^"\\]*)*$'
 )
 
 
