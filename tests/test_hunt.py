@@ -26,6 +26,7 @@ import polars as pl
 import pytest
 import zstandard
 
+import retrohunt.context as context_module
 from retrohunt.cli import main
 from retrohunt.hunt import HuntOptions, HuntResult, hunt
 from retrohunt.ledger import DONE, FAILED, LEDGER_NAME, HuntLock
@@ -181,6 +182,26 @@ def test_a_process_of_an_earlier_archive_resolves_a_later_one(first_hunt: Path) 
     assert alerts["rule_name"].to_list() == ["MiningPoolNetworkConnection"]
     assert alerts["process_context"].to_list() == ["joined"]
     assert alerts["image"].to_list() == [MINER]
+
+
+def test_a_hunt_whose_process_table_spills_gives_the_same_alerts(
+    tree: tuple[Path, list[Path]],
+    first_hunt: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(context_module, "SPILL_ROWS", 0)
+    out = tmp_path / "hunt"
+
+    assert main(["hunt", str(tree[0]), "--out", str(out), "--workers", "2", "-q"]) == 4
+
+    assert (
+        stored(out)
+        .select(COMPARED)
+        .sort("alert_id")
+        .equals(stored(first_hunt).select(COMPARED).sort("alert_id"))
+    )
+    assert not list(out.rglob(".retrohunt-processes-*"))
 
 
 def test_alerts_are_partitioned_by_date_and_rule(first_hunt: Path) -> None:

@@ -5,11 +5,14 @@ Falcon Data Replicator writes every value as a string, versions the `name` of an
 event only by `ContextProcessId`, which equals the `TargetProcessId` of its
 `ProcessRollup2` on the same `aid`. The lines below have that shape (see
 `corpora/falcon/sample.jsonl.zst`); every scenario is checked through the library and
-through `retrohunt scan`, and with the prefilter on and off.
+through `retrohunt scan`, and with the prefilter on and off. Every test runs twice: with
+the process table in memory, and with every process spilled to disk as soon as it is
+learned (`SPILL_ROWS` = 0), which must change nothing and leave no segment behind.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from collections.abc import Iterable, Iterator
@@ -19,6 +22,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+import retrohunt.context as context_module
 import retrohunt.engine as engine_module
 from conftest import make_archive
 from retrohunt.cli import main
@@ -192,6 +196,18 @@ def cli(*argv: str | Path) -> int:
 
 def read_alerts(out: Path) -> pl.DataFrame:
     return pl.read_parquet(sorted(out.glob("*.alerts.parquet")))
+
+
+@pytest.fixture(autouse=True, params=["in-memory", "spilled"])
+def spill(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[None]:
+    """Run the test with process tables in memory, or spilling every process to disk."""
+    if request.param == "spilled":
+        monkeypatch.setattr(context_module, "SPILL_ROWS", 0)
+    yield
+    gc.collect()  # tables an engine used outside `scan` are removed when collected
+    assert not list(tmp_path.rglob(".retrohunt-processes-*")), "spilled segments left behind"
 
 
 @pytest.fixture(params=[True, False], ids=["prefilter", "no-prefilter"])

@@ -6,18 +6,23 @@ event with that TargetProcessId on the same agent says which image it was. The t
 fed from process lines as chunks stream by (`add`); events are enriched from it (`enrich`)
 and say where their process fields came from (`process_context`: "event", "joined" or
 "unknown"). A persistent table (`load` / `save`) carries processes from one run to the
-next, bounded by a horizon on their start time.
+next, bounded by a horizon on their start time. Beyond `SPILL_ROWS` sightings, a table
+keeps the older ones in Parquet segments on disk, so its memory does not grow with the
+archives scanned.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from retrohunt.compiler.plan import (
     And,
@@ -35,7 +40,7 @@ from retrohunt.compiler.plan import (
     RegexMatch,
     StringMatch,
 )
-from retrohunt.errors import InputError
+from retrohunt.errors import InputError, OutputError
 from retrohunt.parse import OFFSET_COLUMN
 from retrohunt.sink import write_atomic
 from retrohunt.sources.base import JOINED_FIELDS, ProcessJoin, Source, first_of
@@ -44,6 +49,12 @@ from retrohunt.sources.timestamps import UTC_MICROS
 
 DEFAULT_HORIZON = dt.timedelta(days=7)
 """How long a process stays in a persistent table after it started."""
+SPILL_ROWS = 1 << 18
+"""Sightings a table holds in memory before it writes them to a segment on disk: the
+processes of some 1.2 GB of Falcon events (about 13 MB of memory for the generated corpus,
+75 MB if every command line differs). Beyond it memory stays bounded however many archives
+a scan reads; each lookup then also reads the host and process id columns of the segments
+(lookups come a few times per GB of events)."""
 
 EVENT, JOINED, UNKNOWN = "event", "joined", "unknown"
 
@@ -59,6 +70,8 @@ TABLE_SCHEMA: dict[str, pl.DataType] = {
 """Columns of the process table's Parquet file (and of `compacted`)."""
 _LIVE_SCHEMA: dict[str, pl.DataType] = {**TABLE_SCHEMA, _POS: pl.Int64()}
 _CATEGORICAL = (_HOST, *JOINED_FIELDS)
+_OLDEST = pl.CompatLevel.oldest()
+_SPILL_SCHEMA = pl.DataFrame(schema=_LIVE_SCHEMA).to_arrow(compat_level=_OLDEST).schema
 
 ARCHIVE_SHIFT = 44
 """A stream position is archive ordinal << ARCHIVE_SHIFT | byte offset (16 TiB each)."""
@@ -83,8 +96,28 @@ class ProcessTable:
     loaded from a file come before everything scanned.
     """
 
-    def __init__(self, horizon: dt.timedelta = DEFAULT_HORIZON) -> None:
+    def __init__(
+        self,
+        horizon: dt.timedelta = DEFAULT_HORIZON,
+        spill_dir: Path | None = None,
+        spill_rows: int | None = None,
+    ) -> None:
+        """`spill_dir`: where segments go (in a folder of their own, removed by `close` or
+        when the table is collected; None: the system's temporary folder); `spill_rows`:
+        sightings held in memory at most (None: `SPILL_ROWS`)."""
         self.horizon = horizon
+        self.spill_rows = SPILL_ROWS if spill_rows is None else spill_rows
+        self._spill_parent = spill_dir
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
+        self._segments: list[Path] = []
+        self._spilled_rows = 0
+        self._frames: list[pl.DataFrame] = []
+        self._held_rows = 0
+        self._fresh_categories()
+        self._next_seq = 0
+        self.added = 0  # process events added in this run
+
+    def _fresh_categories(self) -> None:
         # Text read from JSON is views into buffers shared by the values of the batch read:
         # kept as it came, the table held as much memory as the process lines' raw text
         # (140 MB per GB of Falcon events). Hosts, images, users and containers repeat, and
@@ -92,18 +125,31 @@ class ProcessTable:
         # hold no such view (a command line costs its text once, plus about 40 bytes per
         # distinct value and 4 per row, against 16 per row plus its text every time).
         # Process ids do not repeat and are short (a categorical of 842,000 of them takes
-        # 105 MB, text 27 MB): they are copied out of the batch's buffers instead.
+        # 105 MB, text 27 MB): they are copied out of the batch's buffers instead. The
+        # categories live as long as the frames in memory: a spill starts new ones, so
+        # the text of spilled rows is freed with them.
         self._text = pl.Categorical(pl.Categories.random())
         self._stored = {
             name: self._text if name in _CATEGORICAL else dtype
             for name, dtype in _LIVE_SCHEMA.items()
         }
-        self._frames: list[pl.DataFrame] = []
-        self._next_seq = 0
-        self.added = 0  # process events added in this run
 
     def __len__(self) -> int:
-        return sum(frame.height for frame in self._frames)
+        return self._spilled_rows + self._held_rows
+
+    @property
+    def segments(self) -> int:
+        """Segments spilled to disk so far."""
+        return len(self._segments)
+
+    def close(self) -> None:
+        """Remove the spilled segments (the table is empty afterwards)."""
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
+        self._segments, self._spilled_rows = [], 0
+        self._frames, self._held_rows = [], 0
+        self._fresh_categories()
 
     def add(
         self, processes: pl.DataFrame, join_sources: Sequence[Source], ordinal: int = 0
@@ -116,15 +162,22 @@ class ProcessTable:
         """The sightings added from the archive numbered `ordinal`, with their byte offset
         in it (`_rh_join_pos`): what a hunt worker hands back to be merged elsewhere."""
         start = ordinal << ARCHIVE_SHIFT
-        if not self._frames:
-            return pl.DataFrame(schema=_LIVE_SCHEMA)
         return (
-            pl.concat(self._frames)
+            self._everything()
             .filter(pl.col(_POS).is_between(start, start + (1 << ARCHIVE_SHIFT) - 1))
             .with_columns(pl.col(_POS) - start)
             .sort(_SEQ)
-            .cast(_LIVE_SCHEMA)  # type: ignore[arg-type]
+            .collect()
         )
+
+    def _everything(self) -> pl.LazyFrame:
+        """Every sighting, spilled or held, as `_LIVE_SCHEMA` (in no particular order)."""
+        parts = [frame.lazy().cast(_LIVE_SCHEMA) for frame in self._frames]  # type: ignore[arg-type]
+        if self._segments:
+            parts.append(pl.scan_parquet(self._segments))
+        if not parts:
+            return pl.LazyFrame(schema=_LIVE_SCHEMA)
+        return pl.concat(parts)
 
     def add_sightings(self, sightings: pl.DataFrame, ordinal: int) -> None:
         """Merge what `sightings` gave for an archive, as the archive numbered `ordinal`."""
@@ -137,23 +190,72 @@ class ProcessTable:
             return
         rows = rows.with_columns(
             (pl.int_range(pl.len(), dtype=pl.Int64) + self._next_seq).alias(_SEQ)
-        ).select(pl.col(name).cast(dtype) for name, dtype in self._stored.items())
-        rows = rows.with_columns(_copied(rows.get_column(_PID)))
+        )
         self._next_seq += rows.height
         self.added += rows.height
+        self._hold(rows)
+
+    def _hold(self, rows: pl.DataFrame) -> None:
+        """Keep sightings (`_LIVE_SCHEMA` columns, in any text type) in memory, spilling
+        what is held to a segment once more than `spill_rows` are."""
+        rows = rows.select(pl.col(name).cast(dtype) for name, dtype in self._stored.items())
+        rows = rows.with_columns(_copied(rows.get_column(_PID)))
         self._frames.append(rows)
-        if len(self._frames) > 64:
+        self._held_rows += rows.height
+        if self._held_rows > self.spill_rows:
+            self._spill_held()
+        elif len(self._frames) > 64:
             self._frames = [pl.concat(self._frames)]
+
+    def _spill_held(self) -> None:
+        """Write the sightings held in memory to a new segment and forget them.
+
+        Raises:
+            OutputError: the segment cannot be written (folder not writable, disk full).
+        """
+        try:
+            if self._spill is None:
+                if self._spill_parent is not None:
+                    self._spill_parent.mkdir(parents=True, exist_ok=True)
+                self._spill = tempfile.TemporaryDirectory(
+                    prefix=".retrohunt-processes-",
+                    dir=self._spill_parent,
+                    ignore_cleanup_errors=True,
+                )
+            path = Path(self._spill.name) / f"segment-{len(self._segments):06d}.parquet"
+            # Frame by frame, a row group each: the categoricals turn back into text one
+            # frame at a time, not the whole table at once.
+            with pq.ParquetWriter(path, _SPILL_SCHEMA, compression="lz4") as writer:
+                for frame in self._frames:
+                    writer.write_table(frame.cast(_LIVE_SCHEMA).to_arrow(compat_level=_OLDEST))  # type: ignore[arg-type]
+        except (OSError, pl.exceptions.PolarsError, pa.ArrowException) as exc:
+            where = self._spill.name if self._spill else self._spill_parent or "temporary folder"
+            raise OutputError(f"{where}: cannot spill the process table: {exc}") from exc
+        self._segments.append(path)
+        self._spilled_rows += self._held_rows
+        self._frames, self._held_rows = [], 0
+        self._fresh_categories()
 
     def lookup(self, keys: pl.DataFrame) -> pl.DataFrame:
         """Every sighting of each (`_rh_join_host`, `_rh_join_pid`) of `keys`, in scan order."""
-        if not self._frames or keys.height == 0:
+        if not len(self) or keys.height == 0:
             return pl.DataFrame(schema=_LIVE_SCHEMA)
-        wanted = keys.select(pl.col(_HOST).cast(self._text), _PID).unique()
-        found = pl.concat(
-            [frame.join(wanted, on=[_HOST, _PID], how="semi") for frame in self._frames]
-        )
-        return found.sort(_POS, _SEQ).cast(_LIVE_SCHEMA)  # type: ignore[arg-type]
+        wanted = keys.select(pl.col(_HOST).cast(pl.String), pl.col(_PID)).unique()
+        held = wanted.with_columns(pl.col(_HOST).cast(self._text))
+        found = [
+            frame.join(held, on=[_HOST, _PID], how="semi").cast(_LIVE_SCHEMA)  # type: ignore[arg-type]
+            for frame in self._frames
+        ]
+        if self._segments:
+            # A filter the Parquet reader applies as it decodes (rows whose host and process
+            # id are both wanted, not necessarily together), so only those rows are ever
+            # held; the semi-join then keeps the wanted pairs.
+            near = pl.col(_PID).is_in(wanted.get_column(_PID).unique().implode()) & pl.col(
+                _HOST
+            ).is_in(wanted.get_column(_HOST).unique().implode())
+            spilled = pl.scan_parquet(self._segments).filter(near).collect()
+            found.append(spilled.join(wanted, on=[_HOST, _PID], how="semi"))
+        return pl.concat(found).sort(_POS, _SEQ)
 
     def enrich(
         self, events: pl.DataFrame, sources: Sequence[Source], ordinal: int = 0
@@ -253,13 +355,21 @@ class ProcessTable:
     # --- persistence ------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: Path, horizon: dt.timedelta = DEFAULT_HORIZON) -> ProcessTable:
-        """A table saved by `save` (an empty one when `path` does not exist yet).
+    def load(
+        cls,
+        path: Path,
+        horizon: dt.timedelta = DEFAULT_HORIZON,
+        spill_dir: Path | None = None,
+        spill_rows: int | None = None,
+    ) -> ProcessTable:
+        """A table saved by `save` (an empty one when `path` does not exist yet; the spill
+        arguments as for the constructor: a table larger than `spill_rows` is spilled as
+        soon as it is read).
 
         Raises:
             InputError: the file is not a process table.
         """
-        table = cls(horizon)
+        table = cls(horizon, spill_dir, spill_rows)
         if not path.exists():
             return table
         try:
@@ -270,11 +380,11 @@ class ProcessTable:
             raise InputError(f"{path}: not a process table (columns {frame.columns})")
         if frame.height:
             # Sightings of earlier runs come before everything this run scans.
-            table._frames = [
-                frame.sort(_SEQ)
-                .with_columns((pl.int_range(pl.len(), dtype=pl.Int64) - pl.len()).alias(_POS))
-                .cast(table._stored)  # type: ignore[arg-type]
-            ]
+            table._hold(
+                frame.sort(_SEQ).with_columns(
+                    (pl.int_range(pl.len(), dtype=pl.Int64) - pl.len()).alias(_POS)
+                )
+            )
             table._next_seq = int(frame[_SEQ].max()) + 1  # type: ignore[arg-type]
         return table
 
@@ -285,13 +395,14 @@ class ProcessTable:
 
     def compacted(self) -> pl.DataFrame:
         """One row per process, those started within `horizon` of the newest start."""
-        if not self._frames:
+        if not len(self):
             return pl.DataFrame(schema=TABLE_SCHEMA)
         frame = (
-            pl.concat(self._frames)
+            self._everything()
             .drop(_POS)  # a place in this scan means nothing to the next
             .sort(_SEQ)
             .unique([_HOST, _PID], keep="last", maintain_order=True)
+            .collect()
         )
         newest = frame[EVENT_TIME].max()
         if newest is not None:

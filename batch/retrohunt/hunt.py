@@ -201,6 +201,7 @@ def hunt(options: HuntOptions, progress: HuntProgressCallback | None = None) -> 
             results += unopened
             seconds = time.perf_counter() - started
             engine_part = engine.describe(out / STATE_DIR / PROCESS_TABLE, options.process_horizon)
+            engine.table.close()  # its segments spilled under the state folder
             engine_part["stage_seconds"] = {k: round(v, 3) for k, v in stage_seconds.items()}
             manifest = build_manifest(plan, results, seconds, None, engine_part)
             manifest["hunt"] = {
@@ -479,7 +480,7 @@ def _finish_all(
     """Resolve the held lines of every archive read, write alerts, save the process table."""
     out = options.out
     table_path = out / STATE_DIR / PROCESS_TABLE
-    table = ProcessTable.load(table_path, options.process_horizon)
+    table = ProcessTable.load(table_path, options.process_horizon, out / STATE_DIR)
     with_state = ledger.with_state()
     if not with_state:
         return [], Engine(plan, options.source, options.prefilter, options.process_join)

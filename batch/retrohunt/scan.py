@@ -180,42 +180,41 @@ def scan(
     allowlist = load_allowlists(
         [*find_allowlists(rule_roots(options.rules, options.patterns)), *options.allowlists]
     )
+    # Processes beyond what the table holds in memory are spilled next to the alerts.
     table = (
-        ProcessTable.load(options.process_table, options.process_horizon)
+        ProcessTable.load(options.process_table, options.process_horizon, options.out)
         if options.process_table is not None
-        else ProcessTable(options.process_horizon)
-    )
-    engine = Engine(
-        plan,
-        options.source,
-        prefilter=options.prefilter,
-        process_join=options.process_join,
-        table=table,
-        persist_table=options.process_table is not None,
-        regex_baseline=options.regex_baseline,
-        bypass_pass_rate=options.prefilter_bypass_rate,
-        workers=options.workers,
+        else ProcessTable(options.process_horizon, options.out)
     )
     try:
-        results = [_scan_one(path, options, engine, progress) for path in options.archives]
+        engine = Engine(
+            plan,
+            options.source,
+            prefilter=options.prefilter,
+            process_join=options.process_join,
+            table=table,
+            persist_table=options.process_table is not None,
+            regex_baseline=options.regex_baseline,
+            bypass_pass_rate=options.prefilter_bypass_rate,
+            workers=options.workers,
+        )
+        try:
+            results = [_scan_one(path, options, engine, progress) for path in options.archives]
+        finally:
+            engine.close()
+        for result in results:
+            _finish(result, options, engine, allowlist)
+        if options.process_table is not None and engine.joins:
+            table.save(options.process_table)
+        engine_counts = engine.describe(options.process_table, options.process_horizon)
     finally:
-        engine.close()
-    for result in results:
-        _finish(result, options, engine, allowlist)
-    if options.process_table is not None and engine.joins:
-        table.save(options.process_table)
+        table.close()
     evaluation = None
     if labels is not None and options.labels is not None:
         names = [rule.name for rule in plan.rules]
         evaluation = evaluate(results[0].alerts, labels, names, options.labels)
     seconds = time.perf_counter() - started
-    manifest = build_manifest(
-        plan,
-        results,
-        seconds,
-        evaluation,
-        engine.describe(options.process_table, options.process_horizon),
-    )
+    manifest = build_manifest(plan, results, seconds, evaluation, engine_counts)
     manifest_path = write_json(options.out / "manifest.json", manifest)
     return ScanResult(plan, results, manifest_path, seconds, evaluation, engine)
 

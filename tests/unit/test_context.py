@@ -1,5 +1,8 @@
 """ProcessTable: what it remembers, what it fills in, what it writes, what it forgets.
 
+Every test runs twice: with the table in memory, and with every sighting spilled to a
+Parquet segment as soon as it is added (`SPILL_ROWS` = 0).
+
 The last test measures the table file per million processes; it runs only with
 RETROHUNT_MEASURE=1 (`RETROHUNT_MEASURE=1 pytest -s tests/unit/test_context.py -k measure`)
 and its figures are recorded in the README ("Process context").
@@ -18,9 +21,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+import retrohunt.context as context_module
 from retrohunt.cli import main
 from retrohunt.context import DEFAULT_HORIZON, TABLE_SCHEMA, ProcessTable
-from retrohunt.errors import InputError
+from retrohunt.errors import InputError, OutputError
 from retrohunt.parse import OFFSET_COLUMN
 from retrohunt.sources import SOURCES
 from retrohunt.sources.base import JOINED_FIELDS
@@ -38,6 +42,15 @@ AID = "e905dddc988c23a9adb50fc8305dbd16"
 OTHER_AID = "2e5bf3c1def2fe9c8af3015d4e5e1d1d"
 T0 = dt.datetime(2026, 11, 17, 2, 31, 49, tzinfo=dt.UTC)
 HOST, PID = "_rh_join_host", "_rh_join_pid"
+
+
+@pytest.fixture(autouse=True, params=["in-memory", "spilled"])
+def spill(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Run the test with tables that keep their sightings in memory, or spill them all."""
+    spilled: bool = request.param == "spilled"
+    if spilled:
+        monkeypatch.setattr(context_module, "SPILL_ROWS", 0)
+    return spilled
 
 
 def processes(*rows: dict[str, Any]) -> pl.DataFrame:
@@ -424,6 +437,72 @@ def settled_resident_mb() -> float:
     time.sleep(12)
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+# --- spilling ------------------------------------------------------------------------------
+
+
+def many_processes(count: int, start: int = 0) -> pl.DataFrame:
+    return processes(
+        *(
+            {"pid": str(n), "Image": f"/usr/bin/p{n % 7}", "CommandLine": f"p{n} --run"}
+            for n in range(start, start + count)
+        )
+    )
+
+
+def test_a_spilling_table_answers_as_one_held_in_memory(tmp_path: Path) -> None:
+    held = ProcessTable(spill_rows=1 << 30)
+    spilling = ProcessTable(spill_dir=tmp_path, spill_rows=250)
+    for start in range(0, 1_000, 100):
+        for table in (held, spilling):
+            table.add(many_processes(100, start), FALCON, ordinal=start // 500)
+    reused = processes({"pid": "5", "Image": "/usr/bin/reused"})
+    for table in (held, spilling):
+        table.add(reused, FALCON, ordinal=2)
+
+    assert spilling.segments == 3 and held.segments == 0
+    assert len(spilling) == len(held) == 1_001
+    wanted = keys((AID, "5"), (AID, "999"), (AID, "1000"), (OTHER_AID, "5"))
+    assert spilling.lookup(wanted).equals(held.lookup(wanted))
+    assert spilling.lookup(wanted)[PID].to_list() == ["5", "999", "5"]
+    for ordinal in (0, 1, 2):
+        assert spilling.sightings(ordinal).equals(held.sightings(ordinal))
+    assert spilling.compacted().equals(held.compacted())
+
+
+def test_a_table_spills_into_a_folder_of_its_own_that_close_removes(tmp_path: Path) -> None:
+    table = ProcessTable(spill_dir=tmp_path / "out", spill_rows=10)
+    table.add(many_processes(25), FALCON)
+
+    (folder,) = (tmp_path / "out").iterdir()
+    assert folder.name.startswith(".retrohunt-processes-")
+    assert len(list(folder.glob("*.parquet"))) == table.segments == 1
+
+    table.close()
+
+    assert not folder.exists() and len(table) == 0
+    assert table.lookup(keys((AID, "1"))).height == 0
+
+
+def test_a_large_loaded_table_is_spilled_at_once(tmp_path: Path) -> None:
+    saved = ProcessTable()
+    saved.add(many_processes(30), FALCON)
+    saved.save(tmp_path / "table.pq")
+
+    loaded = ProcessTable.load(tmp_path / "table.pq", spill_dir=tmp_path, spill_rows=10)
+
+    assert loaded.segments == 1 and len(loaded) == 30
+    assert loaded.lookup(keys((AID, "29")))["Image"].to_list() == ["/usr/bin/p1"]
+
+
+def test_a_folder_a_table_cannot_spill_into_is_an_output_error(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    table = ProcessTable(spill_dir=blocked, spill_rows=10)
+
+    with pytest.raises(OutputError, match="cannot spill the process table"):
+        table.add(many_processes(25), FALCON)
 
 
 def test_the_table_holds_its_own_text_not_the_batch_it_was_read_from() -> None:
