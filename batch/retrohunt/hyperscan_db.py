@@ -34,7 +34,7 @@ import numpy as np
 
 from retrohunt.compiler.plan import StringPattern, ValuePart, Wildcard
 from retrohunt.errors import PatternError
-from retrohunt.hyperscan_cache import compile_database
+from retrohunt.hyperscan_cache import PatternDatabase, compile_database
 
 SEGMENT_START = 0xFF
 VALUE_END = 0xFE
@@ -94,7 +94,7 @@ def _repeats(body: Sequence[ValuePart], opened: bool) -> bool:
 class CompiledPatterns:
     """The compiled databases, one per field."""
 
-    databases: dict[str, hyperscan.Database]  # empty when the plan has no string pattern
+    databases: dict[str, PatternDatabase]  # empty when the plan has no string pattern
     pattern_count: int
     size_bytes: int
 
@@ -134,7 +134,7 @@ def compile_patterns(patterns: Sequence[StringPattern]) -> CompiledPatterns:
     by_field: dict[str, list[int]] = {}
     for index, pattern in enumerate(patterns):
         by_field.setdefault(pattern.field, []).append(index)
-    databases: dict[str, hyperscan.Database] = {}
+    databases: dict[str, PatternDatabase] = {}
     size = 0
     for name, indices in sorted(by_field.items()):
         chosen = [patterns[i] for i in indices]
@@ -144,7 +144,7 @@ def compile_patterns(patterns: Sequence[StringPattern]) -> CompiledPatterns:
         except hyperscan.error as exc:
             raise PatternError(_culprit(chosen, exprs, fl, exc)) from exc
         databases[name] = database
-        size += len(hyperscan.dumpb(database))
+        size += database.size
     return CompiledPatterns(databases, len(patterns), size)
 
 

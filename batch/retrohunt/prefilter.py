@@ -61,7 +61,7 @@ from retrohunt.compiler.plan import (
     Wildcard,
 )
 from retrohunt.errors import PatternError
-from retrohunt.hyperscan_cache import compile_database
+from retrohunt.hyperscan_cache import PatternDatabase, compile_database
 from retrohunt.parse import LineBatch
 from retrohunt.regex_literals import Every, Required, Text, required_literals
 from retrohunt.sources.base import Source
@@ -181,8 +181,20 @@ class Atom:
 
 @functools.lru_cache(maxsize=1 << 16)  # thousands of rules share fragments
 def literal_atom(text: str, *, cased: bool) -> Atom:
-    """A value fragment in every spelling a JSON string may give it, `\\uXXXX` aside."""
-    return Atom(_NOT_PLAIN.sub(_spelling, text.encode("utf-8")), not cased, text)
+    """A value fragment in every spelling a JSON string may give it, `\\uXXXX` aside.
+
+    The optional backslash of a leading `/` or `\\`, or of a trailing `\\`, is left out:
+    every spelling of the fragment holds the one without it, so the same lines match. A
+    list of paths (`/xmrig`, `\\xmrig.exe`) then compiles as plain literals, which
+    Hyperscan compiles far faster when there are tens of thousands of them.
+    """
+    raw = text.encode("utf-8")
+    head = tail = b""
+    if raw[:1] in (b"/", b"\\"):
+        head, raw = b"\\x%02x" % raw[0], raw[1:]
+    if raw[-1:] == b"\\":
+        tail, raw = b"\\x5c", raw[:-1]
+    return Atom(head + _NOT_PLAIN.sub(_spelling, raw) + tail, not cased, text)
 
 
 def _spelling(match: re.Match[bytes]) -> bytes:
@@ -467,14 +479,14 @@ class Prefilter:
 
     rules: tuple[RuleFilter, ...]
     atoms: tuple[Atom, ...]
-    database: hyperscan.Database
+    database: PatternDatabase
     every_line: bool  # some rule demands nothing: every line is a candidate
     sufficient: frozenset[int]  # atoms that alone make a line a candidate
     conditions: tuple[Condition, ...]  # the other rules' conditions, checked per line
     context_atoms: frozenset[int]  # process-start markers (empty: no join wanted)
     # Only the markers and the odd-line atoms: what a scan whose prefilter is bypassed
     # still needs for the process join (None: no join wanted).
-    context_database: hyperscan.Database | None = None
+    context_database: PatternDatabase | None = None
     _always: frozenset[int] = frozenset()  # escapes and odd line shapes: always candidates
     _bad_end: int = 0
     _empty: int = 0
@@ -761,7 +773,7 @@ def build_prefilter(
     )
 
 
-def _compile(atoms: Sequence[Atom], ids: Sequence[int] | None = None) -> hyperscan.Database:
+def _compile(atoms: Sequence[Atom], ids: Sequence[int] | None = None) -> PatternDatabase:
     flags = [hyperscan.HS_FLAG_CASELESS if a.caseless else 0 for a in atoms]
     ids = list(range(len(atoms))) if ids is None else list(ids)
     try:

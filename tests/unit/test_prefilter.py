@@ -193,6 +193,29 @@ def test_a_url_with_slashes_is_found_escaped_or_not(prefilter: Prefilter, raw_va
     assert kept(prefilter, line)
 
 
+@pytest.mark.parametrize(
+    ("value", "spellings"),
+    [
+        ("/tmp/xmrig", ['"/tmp/xmrigd"', '"\\/tmp\\/xmrig"', '"/tmp\\/xmrig"', '["\\/tmp/xmrig"]']),
+        ("\\Temp\\", ['"C:\\\\Temp\\\\x"', '["C:\\\\Temp\\\\"]', '"\\u005cTemp\\\\"']),
+    ],
+    ids=["leading-slash", "leading-and-trailing-backslash"],
+)
+def test_a_value_starting_or_ending_with_a_separator_is_found_in_every_spelling(
+    tmp_path: Path, value: str, spellings: list[str]
+) -> None:
+    # Their atoms leave out the optional escape of the first or last separator (literals
+    # Hyperscan compiles faster): every spelling still holds what is left.
+    plan = plan_of(
+        tmp_path, Sep=(PROCESS, {"sel": {"CommandLine|contains": value}, "condition": "sel"})
+    )
+    prefilter = build_prefilter(plan, ALL_SOURCES)
+    for spelled in spellings:
+        line = f'{{"event_simpleName":"ProcessRollup2","CommandLine":{spelled}}}'.encode()
+        assert kept(prefilter, line), spelled
+    assert not kept(prefilter, falcon_line(CommandLine="C:\\Tmp\\ /tmp/xmr"))
+
+
 def test_a_cased_value_needs_its_case_and_a_caseless_one_does_not(tmp_path: Path) -> None:
     plan = plan_of(
         tmp_path,

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hyperscan
 import polars as pl
 
 from retrohunt.archive import DEFAULT_CHUNK_SIZE, ArchiveReader
@@ -386,7 +385,7 @@ def _compile_cost(plan: Plan, source: str | None) -> dict[str, Any]:
         began = time.perf_counter()
         engine = Engine(plan, source)
         seconds = time.perf_counter() - began
-    prefilter_bytes = len(hyperscan.dumpb(engine.filter.database))
+    prefilter_bytes = engine.filter.database.size
     return {
         "hyperscan_seconds": round(seconds, 4),
         "matcher_patterns": engine.compiled.pattern_count,
