@@ -117,23 +117,14 @@ def compile_database(
     if len(literals) < LITERAL_SPLIT:
         return PatternDatabase([_compiled(expressions, ids, flags, literal=False)])
     rest = [i for i in range(len(expressions)) if i not in literals]
-    parts = [
-        _compiled(
-            list(literals.values()),
-            [ids[i] for i in literals],
-            [flags[i] for i in literals],
-            literal=True,
-        )
-    ]
+
+    def part(indices: list[int], texts: list[bytes], *, literal: bool) -> hyperscan.Database:
+        picked_ids, picked_flags = [ids[i] for i in indices], [flags[i] for i in indices]
+        return _compiled(texts, picked_ids, picked_flags, literal=literal)
+
+    parts = [part(list(literals), list(literals.values()), literal=True)]
     if rest:
-        parts.append(
-            _compiled(
-                [expressions[i] for i in rest],
-                [ids[i] for i in rest],
-                [flags[i] for i in rest],
-                literal=False,
-            )
-        )
+        parts.append(part(rest, [expressions[i] for i in rest], literal=False))
     return PatternDatabase(parts)
 
 
