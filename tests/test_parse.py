@@ -435,6 +435,7 @@ def test_wide_schema_reads_only_odd_lines_with_the_ndjson_reader(
 
     monkeypatch.setattr(parse_module, "_read", spy)
     monkeypatch.setattr(parse_module, "_MANY", 1)
+    monkeypatch.setattr(parse_module, "_KEYS_WORTH_LOOKING_FOR", 10**9)  # read every key
 
     parsed = parse_chunk(Chunk(b"\n".join(lines) + b"\n", 1, 0), WIDE)
 
@@ -498,6 +499,7 @@ def test_wide_schema_chunk_equals_the_ndjson_reader_and_event_text(
         return decode(text, schema)
 
     monkeypatch.setattr(parse_module, "_decode", spy)
+    monkeypatch.setattr(parse_module, "_KEYS_WORTH_LOOKING_FOR", 10**9)  # read every key
 
     parsed = parse_chunk(Chunk(data, 1, 0), schema)
 
@@ -507,3 +509,48 @@ def test_wide_schema_chunk_equals_the_ndjson_reader_and_event_text(
     )
     assert parsed.frame.drop(LINE_COLUMN, OFFSET_COLUMN).equals(expected)
     assert parsed.frame[LINE_COLUMN].to_list() == list(range(1, len(lines) + 1))
+
+
+def test_keys_no_line_has_are_left_out_of_the_read_at_any_depth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fields = {f"F{i}": pl.String() for i in range(parse_module._KEYS_WORTH_LOOKING_FOR)}
+    schema = {
+        "Event": pl.Struct(
+            {"EventData": pl.Struct(fields), "System": pl.Struct({"Channel": pl.String()})}
+        ),
+        "Records": pl.List(pl.Struct(fields)),
+    }
+    lines = [
+        b'{"Event":{"EventData":{"F1":"a","F7":2},"System":{"Level":4}}}',
+        b'{"Event":null}',
+        b'{"Event":{"EventData":{}}}',
+        b'{"Event":{"EventData":{"F7":"b","Other":"\\"F9\\""}}}',
+    ]
+    data = b"\n".join(lines) + b"\n"
+    read: list[Mapping[str, pl.DataType]] = []
+    real = parse_module._read_rows
+
+    def spy(data: bytes, schema: Mapping[str, pl.DataType], *bounds: Any) -> pl.DataFrame | None:
+        read.append(schema)
+        return real(data, schema, *bounds)
+
+    monkeypatch.setattr(parse_module, "_read_rows", spy)
+
+    parsed = parse_chunk(Chunk(data, 1, 0), schema)
+
+    # Only the keys some line has; a struct whose every field is absent keeps its first.
+    assert read == [
+        {
+            "Event": pl.Struct(
+                {
+                    "EventData": pl.Struct({"F1": pl.String(), "F7": pl.String()}),
+                    "System": pl.Struct({"Channel": pl.String()}),
+                }
+            )
+        }
+    ]
+    frame = parsed.frame.drop(LINE_COLUMN, OFFSET_COLUMN)
+    assert frame.schema == pl.Schema(schema)
+    assert frame.equals(pl.read_ndjson(io.BytesIO(data), schema=schema))
+    assert frame["Event"].to_list()[1] is None  # a null object stays null, not all-null fields

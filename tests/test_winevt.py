@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import make_archive
+from retrohunt import parse as parse_module
 from retrohunt.archive import Chunk
 from retrohunt.cli import main
 from retrohunt.compiler import Plan, compile_rules
@@ -428,6 +429,32 @@ def test_both_shapes_read_the_same_fields_in_engine_and_reference(shape: Any, ea
     assert service[EVENT_TYPE] == "System:7045" and service[SERVICE] == "system"
     assert events.row(10, named=True)["param1"] == "x"
     assert events.row(8, named=True)["Path"] is None  # an element without text
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.__name__)
+def test_natives_of_keys_no_line_has_normalise_to_what_reading_them_gives(
+    shape: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # parse leaves the keys no line has out of the read (ParsedChunk.absent) and normalise
+    # then does not read the natives they make null: the events must be the same. The
+    # last lines spell nested natives as flattened keys ("winlog.event_data.Image"), whose
+    # path keys ("winlog") no line has.
+    monkeypatch.setattr(parse_module, "_KEYS_WORTH_LOOKING_FOR", 1)
+    lines = [encode(shape(channel, eid, data)) for channel, eid, data in EVENTS]
+    lines.append(
+        b'{"winlog.channel": "Microsoft-Windows-Sysmon/Operational", "winlog.event_id": 1,'
+        b' "winlog.event_data.Image": "C:\\\\x.exe", "event_simpleName": null}'
+    )
+    lines.append(b'{"event_simpleName": "ProcessRollup2", "ImageFileName": "\\\\x.exe"}')
+    fields = ["Image", "CommandLine", "TargetObject", "param1", "EventID", "DestinationPort"]
+    parsed = parse_chunk(Chunk(b"\n".join(lines) + b"\n", 1, 0), raw_schema(ALL_SOURCES, fields))
+    assert not parsed.bad
+    assert {"winlog", "Records", "Event.EventData.Image"} <= parsed.absent
+
+    pruned = normalise(parsed.frame, ALL_SOURCES, fields, absent=parsed.absent).collect()
+
+    assert pruned.equals(normalise(parsed.frame, ALL_SOURCES, fields).collect())
+    assert pruned.row(-2, named=True)["Image"] == "C:\\x.exe"
 
 
 def test_a_batch_of_both_shapes_reads_the_lists_of_the_lines_that_have_them() -> None:

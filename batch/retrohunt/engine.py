@@ -361,7 +361,7 @@ class Engine:
         """Normalised events of parsed lines (envelopes expanded)."""
         started = time.perf_counter()
         expanded = expand_envelopes(parsed.frame, self.sources)
-        events = normalise(expanded, self.sources, self.fields).collect()
+        events = normalise(expanded, self.sources, self.fields, absent=parsed.absent).collect()
         self.times.parse += time.perf_counter() - started
         return events
 
@@ -643,11 +643,14 @@ def describe_hits(
 
     def read_again(offsets: list[int], schema: dict[str, pl.DataType]) -> pl.DataFrame:
         batch = LineBatch.of(lines.lines_at(offsets), lines.line_numbers_at(offsets), offsets)
-        reread = parse_lines(batch, schema).frame
-        if reread.height != len(offsets):
+        reread = parse_lines(batch, schema)
+        if reread.frame.height != len(offsets):
             raise RuntimeError("an alerting line did not parse a second time")
-        expanded = expand_envelopes(reread, sources).with_columns(pl.col(RECORD).fill_null(-1))
-        return table.enrich(normalise(expanded, sources).collect(), sources, ordinal)
+        expanded = expand_envelopes(reread.frame, sources).with_columns(
+            pl.col(RECORD).fill_null(-1)
+        )
+        events = normalise(expanded, sources, absent=reread.absent).collect()
+        return table.enrich(events, sources, ordinal)
 
     described = read_again(offsets, full_schema)
     lost = hit_keys.join(described.select(key), on=key, how="anti")

@@ -13,7 +13,7 @@ from retrohunt.errors import UnknownSource
 from retrohunt.sources.base import Source
 from retrohunt.sources.cloudtrail import CLOUDTRAIL
 from retrohunt.sources.falcon import FALCON
-from retrohunt.sources.paths import column, schema_for, steps
+from retrohunt.sources.paths import column, is_nested, schema_for, steps
 from retrohunt.sources.sysmon import SYSMON
 from retrohunt.sources.taxonomy import (
     ADMITTED,
@@ -84,6 +84,8 @@ def normalise(
     frame: pl.DataFrame | pl.LazyFrame,
     sources: Sequence[Source],
     fields: Iterable[str] | None = None,
+    *,
+    absent: Collection[str] = (),
 ) -> pl.LazyFrame:
     """Add field columns (`fields`, default the taxonomy's) and what matching needs:
     source, logsource categories, product and service, and event type.
@@ -91,7 +93,9 @@ def normalise(
     A row belongs to the first source that recognises it, and only that source's mapping
     applies to it; rows no source recognises keep null engine columns, so no rule applies.
     Given a DataFrame rather than a LazyFrame, name/value lists (`Pairs`) no row holds are
-    not searched.
+    not searched. `absent`: JSON keys no line of the frame had (`ParsedChunk.absent`); the
+    natives they leave null on every row are not read (with SigmaHQ's Windows rules, most
+    of several hundred).
     """
     # The engine's own fields (a keyword's line text) are columns already.
     wanted = (
@@ -106,10 +110,20 @@ def normalise(
         for name, dtype in frame.collect_schema().items()
         if not isinstance(dtype, pl.Struct | pl.List)
     }
+    if absent:
+        present -= {name for name in present if _unread(name, absent)}
     if isinstance(frame, pl.DataFrame):
         present -= _unheld_pairs(frame, sources, present)
     recognised, columns = _normalising(tuple(sources), tuple(wanted), frozenset(present))
     return frame.lazy().with_columns(recognised).with_columns(*columns)
+
+
+def _unread(native: str, absent: Collection[str]) -> bool:
+    """Is the native null on every row, given the keys no line had? A dotted native is read
+    as its literal flattened key or through its path of keys (`sources.paths.column`)."""
+    if native not in absent:
+        return False
+    return not is_nested(native) or any(key in absent for key, _ in steps(native))
 
 
 def _unheld_pairs(
