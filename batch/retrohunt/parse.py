@@ -248,8 +248,8 @@ def _null(name: str, dtype: pl.DataType) -> pl.Expr:
 
 
 # Field names (of any depth) from which looking for the absent ones pays: the scan costs
-# some 20 ms per 32 MB, and leaving out a key read as text saves about 40 ns per line.
-# Falcon's process lines are read with 16 keys, all there.
+# about 1.3 ms per MB with SigmaHQ's 650 Windows names, and leaving out a key read as text
+# saves about 40 ns per line. Falcon's process lines are read with 16 keys, all there.
 _KEYS_WORTH_LOOKING_FOR = 48
 
 
