@@ -62,6 +62,18 @@ def test_provenance_is_relative_to_the_chunk_start() -> None:
     assert parsed.bad == []
 
 
+def test_every_column_of_a_big_chunk_comes_in_one_piece() -> None:
+    # The reader cuts its output per block of input; every later expression would pay per
+    # piece (a single source's normalising ran 2.6 times slower on 66 pieces).
+    line = json.dumps({"event_simpleName": "ProcessRollup2", "CommandLine": "x" * 200})
+    data = (line + "\n").encode() * 40_000  # 9 MB: several reader blocks
+
+    parsed = parse(data)
+
+    assert parsed.frame.height == 40_000
+    assert {column.n_chunks() for column in parsed.frame.get_columns()} == {1}
+
+
 def test_blank_and_whitespace_lines_are_skipped_but_numbered() -> None:
     data = b'{"CommandLine":"one"}\n\n   \n\t \n{"CommandLine":"five"}\n\n'
 

@@ -175,6 +175,10 @@ def _parse(
     read = _without(schema, absent)
     frame = _read_rows(data, read, starts[rows], ends[rows])
     if frame is not None:
+        # The reader hands out a column in dozens of pieces (one per block of input), and
+        # every expression after it pays per piece: normalising a single source's 32 MB
+        # batch took 2.6 times as long, and matching's row picks three times.
+        frame = frame.rechunk()
         if absent:
             frame = _restored(frame, read, schema)
         frame = _with_text(frame, schema, data, starts, ends, rows)
@@ -561,7 +565,7 @@ def _parse_line_by_line(
         )
         for i, reason in bad
     ]
-    frame = pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
+    frame = pl.concat(frames, rechunk=True) if frames else pl.DataFrame(schema=dict(schema))
     good_rows = np.asarray([rows[i] for i in good], dtype=np.int64)
     frame = _with_text(frame, schema, data, starts, ends, good_rows)
     return ParsedChunk(
