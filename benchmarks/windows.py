@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         "--source",
         default="winevt",
         help="source of every line (default winevt; auto: recognise each line, which also "
-        "selects Falcon, whose process join keeps chunks in one process)",
+        "selects Falcon and its process join; chunks without a Falcon line still go to the "
+        "worker processes)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--corpus-dir", type=Path, default=ROOT / "corpora" / "generated")

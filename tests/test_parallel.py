@@ -7,7 +7,6 @@ import json
 import textwrap
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from conftest import falcon_process, jsonl, make_archive
@@ -103,14 +102,3 @@ def test_workers_take_over_once_the_prefilter_is_bypassed(tmp_path: Path) -> Non
     assert two.engine.bypassed and one.engine.bypassed
     assert two.engine.pooled_chunks > 10
     assert _comparable(two) == _comparable(one)
-
-
-def test_with_the_process_join_chunks_stay_in_this_process(tmp_path: Path) -> None:
-    archive = _archive(tmp_path)
-    # The bundled pack tests the image of network events: the process join is on.
-    one = scan(ScanOptions(archives=(archive,), out=tmp_path / "one", prefilter=False))
-    two = scan(ScanOptions(archives=(archive,), out=tmp_path / "two", prefilter=False, workers=2))
-    assert two.engine.joins and two.engine.chunk_pool() is None
-    assert two.engine.pooled_chunks == 0
-    assert one.alerts.select("alert_id").equals(two.alerts.select("alert_id"))
-    assert isinstance(two.alerts, pl.DataFrame)

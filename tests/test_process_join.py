@@ -235,6 +235,52 @@ def test_chrome_connecting_to_a_pool_port_is_not_alerted(tmp_path: Path, prefilt
     assert (row["remote_ip"], row["remote_port"]) == (PUBLIC_IP, 3333)
 
 
+def _sysmon_process(n: int) -> dict[str, Any]:
+    """A flat Sysmon process creation; every 50th runs a miner."""
+    return {
+        "EventID": 1,
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "Computer": "ws-07",
+        "UtcTime": "2023-11-14 22:13:20.118",
+        "ProcessId": str(4000 + n),
+        "Image": r"C:\Users\Public\xmrig.exe" if n % 50 == 0 else r"C:\Windows\notepad.exe",
+        "CommandLine": MINER_CMD if n % 50 == 0 else f"notepad.exe doc{n}.txt",
+    }
+
+
+def test_chunks_no_event_of_the_join_can_be_in_go_to_worker_processes(tmp_path: Path) -> None:
+    # Sysmon chunks around Falcon ones: with two workers the Sysmon-only chunks are
+    # evaluated by worker processes (which run without the join), the others here, where
+    # chrome's connection, many chunks after chrome started, is still joined and dropped.
+    falcon = [
+        process("68185176230", CHROME, CHROME_CMD),
+        process("68185176231", UPDATER, UPDATER),
+        *(process(str(68185177000 + n), UPDATER, f"filler {n}") for n in range(150)),
+        connection("68185176230"),
+        connection("68185176231"),
+    ]
+    events = [
+        *(_sysmon_process(n) for n in range(300)),
+        *falcon,
+        *(_sysmon_process(n) for n in range(300, 600)),
+    ]
+    path = archive(tmp_path / "in", events)
+    options: dict[str, Any] = {"prefilter": False, "chunk_size": 16 << 10}
+    one = run([path], tmp_path / "one", **options)
+    two = run([path], tmp_path / "two", workers=2, **options)
+
+    assert two.engine is not None and two.engine.joins
+    assert two.engine.pooled_chunks >= 5  # of some 12 Sysmon-only chunks
+    columns = ["alert_id", "line_number", "rule_name", "image", "process_context"]
+    assert two.alerts.select(columns).sort("line_number", "rule_name").rows() == (
+        one.alerts.select(columns).sort("line_number", "rule_name").rows()
+    )
+    assert two.alerts.filter(pl.col("image").str.contains("xmrig")).height >= 12
+    network = network_alerts(two.alerts)
+    assert network["line_number"].to_list() == [300 + len(falcon)]  # the updater's
+    assert network.row(0, named=True)["process_context"] == "joined"
+
+
 def test_chrome_is_not_alerted_through_the_cli(tmp_path: Path) -> None:
     events = [process("68185176230", CHROME, CHROME_CMD), connection("68185176230")]
     path = archive(tmp_path / "in", events)

@@ -448,6 +448,58 @@ def join_sources(sources: Sequence[Source]) -> list[Source]:
     return [s for s in sources if s.process_join is not None]
 
 
+@dataclass(frozen=True)
+class JoinMarks:
+    """What every line a join source can claim holds: one of the keys it is recognised by
+    (the last key of each native), as written or with some letter written as a `\\u`
+    escape (the only escape that can spell a letter of a key)."""
+
+    keys: tuple[bytes, ...]
+    escapes: frozenset[bytes]  # the four hex digits of each key letter's escape, lower case
+
+    @classmethod
+    def of(cls, sources: Sequence[Source]) -> JoinMarks | None:
+        """The marks of the sources' join sources; None: a join source claims every line
+        (forced with --source)."""
+        joining = join_sources(sources)
+        if any(not source.recognise for source in joining):
+            return None
+        keys = sorted({n.rsplit(".", 1)[-1] for s in joining for n in s.recognise})
+        escapes = frozenset(f"{ord(c):04x}".encode() for key in keys for c in key)
+        return cls(tuple(k.encode() for k in keys), escapes)
+
+    def found_in(self, data: bytes) -> bool:
+        """Could a line of `data` be an event of a join source?"""
+        if any(key in data for key in self.keys):
+            return True
+        # Non-ASCII text is often written as escapes (python-evtx writes all of it so), and
+        # some writers escape letters: only an escape of a key's letter in a key counts.
+        at = data.find(b"\\u")
+        while at >= 0:
+            if data[at + 2 : at + 6].lower() in self.escapes and _in_key(data, at + 6):
+                return True
+            at = data.find(b"\\u", at + 2)
+        return False
+
+
+def _in_key(data: bytes, start: int) -> bool:
+    """Could the JSON string going on at `start` be a key: is the quote that closes it
+    followed by a colon? A quote after an odd run of backslashes is escaped and closes
+    nothing; a string left open at the end of its line errs towards "a key"."""
+    end = data.find(b"\n", start)
+    end = len(data) if end < 0 else end
+    quote = data.find(b'"', start, end)
+    while quote >= 0:
+        before = quote
+        while before > start and data[before - 1] == 0x5C:  # a backslash
+            before -= 1
+        if (quote - before) % 2 == 0:
+            after = data[quote + 1 : quote + 65].lstrip(b" \t\r")
+            return not after or after.startswith(b":")
+        quote = data.find(b'"', quote + 1, end)
+    return True
+
+
 def context_markers(sources: Sequence[Source]) -> list[str]:
     """Event types of process lines (what the prefilter sorts out as context lines)."""
     return [t for s in sources if s.process_join for t in s.process_join.process_types]

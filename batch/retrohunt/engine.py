@@ -18,6 +18,7 @@ from retrohunt.archive import Chunk
 from retrohunt.compiler import Plan
 from retrohunt.context import (
     ARCHIVE_SHIFT,
+    JoinMarks,
     ProcessTable,
     context_markers,
     join_columns,
@@ -193,6 +194,9 @@ class Engine:
             and bool(join_sources(self.sources))
             and (self.persist_table or needs_context(self.plan, self.sources))
         )
+        # Chunks without any of these bytes hold no event of a join source: worker
+        # processes (which run without the join) may evaluate them.
+        self.join_marks = JoinMarks.of(self.sources) if self.joins else None
         markers = context_markers(self.sources) if self.joins else []
         self.filter = build_prefilter(self.plan, self.sources, context_markers=markers)
         natives = join_columns(self.sources)
@@ -238,15 +242,22 @@ class Engine:
         self.describe_table = table if self.joins else ProcessTable()
 
     def chunk_pool(self) -> ChunkPool | None:
-        """The worker processes for chunks read whole (None: `workers` is 1, or chunks
-        depend on each other through the process join)."""
-        if self.workers <= 1 or self.joins:
+        """The worker processes for chunks read whole (None: `workers` is 1). With the
+        process join on, only chunks `independent` of it may go there."""
+        if self.workers <= 1 or (self.joins and self.join_marks is None):
             return None
         if self._pool is None:
             from retrohunt.parallel import ChunkPool  # it builds engines: imported late
 
             self._pool = ChunkPool(self, self.workers)
         return self._pool
+
+    def independent(self, chunk: Chunk) -> bool:
+        """Can the chunk be evaluated without the process join (no line of it can be an
+        event of a join source, so the table neither learns from it nor enriches it)?"""
+        if not self.joins:
+            return True
+        return self.join_marks is not None and not self.join_marks.found_in(chunk.data)
 
     def close(self) -> None:
         """Stop the worker processes and the learning thread, if any were started."""
@@ -510,7 +521,7 @@ class ArchiveRun:
     def _feed(self, chunk: Chunk) -> Output:
         engine = self.engine
         filtering = engine.prefilter and not engine.bypassed
-        if not (filtering or engine.joins):
+        if not filtering and engine.independent(chunk):
             pool = engine.chunk_pool()
             if pool is not None:
                 if self._pooled is None:

@@ -1,5 +1,6 @@
 """Evaluate the chunks of one archive in worker processes, when no chunk needs another's
-state (no prefilter batching, no process join).
+state (no prefilter batching; with the process join, only chunks no event of a join source
+can be in).
 
 Matching is bound to Python's interpreter lock (Hyperscan callbacks, condition masks, the
 calls into Polars), so a second core helps only as a second process: each worker holds an
@@ -74,8 +75,6 @@ class ChunkPool:
     """Worker processes evaluating whole chunks for an engine (see the module doc)."""
 
     def __init__(self, engine: Engine, workers: int) -> None:
-        if engine.joins:
-            raise ValueError("chunks of a scan with the process join depend on each other")
         self.workers = workers
         setup = _Setup(engine.plan, engine.source, engine.regex_baseline)
         # Each worker gets its share of the cores for Polars' own threads.
@@ -124,11 +123,16 @@ class PooledChunks:
     def submit(self, chunk: Chunk) -> Output:
         """Take a chunk (sent with the ones after it, once they are `whole_flush_bytes`);
         returns the output of the chunks done so far (in order)."""
+        output = Output()
+        if self._held and chunk.offset != self._held[-1].offset + len(self._held[-1].data):
+            # Chunks between went elsewhere (they hold events of the process join): what
+            # is held goes alone, as only consecutive chunks travel together.
+            output = self._send()
         self._held.append(chunk)
         self._held_bytes += len(chunk.data)
         if self._held_bytes < self.run.whole_flush_bytes:
-            return Output()
-        return self._send()
+            return output
+        return output.extend(self._send())
 
     def _send(self) -> Output:
         if not self._held:

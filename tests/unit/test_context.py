@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import io
 import os
 import time
 from pathlib import Path
@@ -20,13 +21,18 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import retrohunt.context as context_module
+from retrohunt.archive import Chunk
 from retrohunt.cli import main
-from retrohunt.context import DEFAULT_HORIZON, TABLE_SCHEMA, ProcessTable
+from retrohunt.compiler import compile_rules
+from retrohunt.context import DEFAULT_HORIZON, TABLE_SCHEMA, JoinMarks, ProcessTable
+from retrohunt.engine import Engine
 from retrohunt.errors import InputError, OutputError
 from retrohunt.parse import OFFSET_COLUMN
-from retrohunt.sources import SOURCES
+from retrohunt.sources import SOURCES, select_sources
 from retrohunt.sources.base import JOINED_FIELDS
 from retrohunt.sources.taxonomy import (
     CATEGORY,
@@ -537,3 +543,76 @@ def views(frame: pl.DataFrame) -> int:
     """Bytes of every buffer `frame`'s columns reference (text as Arrow string views)."""
     exported = frame.to_arrow(compat_level=pl.CompatLevel.newest())
     return int(exported.get_total_buffer_size())
+
+
+def test_join_marks_are_the_keys_join_sources_are_recognised_by() -> None:
+    marks = JoinMarks.of(select_sources(None))
+    assert marks is not None and marks.keys == (b"event_simpleName",)
+    assert b"005f" in marks.escapes and b"00f8" not in marks.escapes
+    assert JoinMarks.of(select_sources("falcon")) is None  # every line is Falcon's
+
+
+@pytest.mark.parametrize(
+    ("line", "independent"),
+    [
+        (b'{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational"}', True),
+        (b'{"event_simpleName":"ProcessRollup2","TargetProcessId":"1"}', False),
+        # The key spelled with an escape reads as event_simpleName all the same.
+        (b'{"event\\u005fsimpleName":"ProcessRollup2","TargetProcessId":"1"}', False),
+        (b'{"event_simpl\\u0065Name":"ProcessRollup2","TargetProcessId":"1"}', False),
+        (b'{"event_simpl\\u0045Name":"ProcessRollup2","TargetProcessId":"1"}', True),  # E
+        # Non-ASCII text written as escapes (python-evtx does) is no sign of Falcon, nor
+        # is a key letter escaped in a value; in a key (or where it might be one) it is.
+        (b'{"EventID":1,"User":"S\\u00f8ren \\u00D8stergaard"}', True),
+        (b'{"EventID":1,"Image":"pow\\u0065rshell.exe" , "x":"1"}', True),
+        (b'{"EventID":1,"N\\u0061me" :"1"}', False),
+        (b'{"EventID":1,"Image":"pow\\u0065rshell \\"x\\"", "x":"1"}', True),
+        (b'{"EventID":1,"Image":"C:\\\\t\\u0065mp\\\\", "x":"1"}', True),
+        (b'{"EventID":1,"a\\"b\\u0065\\"" : "1"}', False),
+    ],
+)
+def test_only_chunks_without_the_marks_are_independent_of_the_join(
+    line: bytes, independent: bool
+) -> None:
+    engine = Engine(compile_rules(None))  # the bundled pack tests the image of connections
+    assert engine.joins
+
+    assert engine.independent(Chunk(line + b"\n", 1, 0)) is independent
+
+
+def _escaped(text: str, draw: st.DrawFn) -> str:
+    """`text` as a JSON string's inside, each character written as itself or as a `\\u`
+    escape with hex digits in either case."""
+    out = []
+    for char in text:
+        if draw(st.booleans()):
+            digits = f"{ord(char):04x}"
+            out.append("\\u" + (digits.upper() if draw(st.booleans()) else digits))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+@st.composite
+def _falcon_lines(draw: st.DrawFn) -> bytes:
+    """A line whose key reads as event_simpleName, however it is spelled, among others whose
+    keys and values hold escapes too."""
+    words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzAEN_\u00f8\u00d8 ", max_size=12)
+    pairs = [(draw(words), draw(words)) for _ in range(draw(st.integers(0, 4)))]
+    pairs.insert(draw(st.integers(0, len(pairs))), ("event_simpleName", "ProcessRollup2"))
+    space = draw(st.sampled_from(["", " ", "\t"]))
+    body = ",".join(
+        f'"{_escaped(key, draw)}"{space}:{space}"{_escaped(value, draw)}"' for key, value in pairs
+    )
+    return ("{" + body + "}").encode()
+
+
+@given(line=_falcon_lines())
+@settings(max_examples=300, deadline=None)
+def test_every_spelling_of_the_falcon_key_is_found(line: bytes) -> None:
+    marks = JoinMarks.of(select_sources(None))
+    assert marks is not None
+    read = pl.read_ndjson(io.BytesIO(line), schema={"event_simpleName": pl.String()})
+    assert read.item() == "ProcessRollup2"  # what the parser sees: a Falcon event
+
+    assert marks.found_in(b'{"EventID":1}\n' + line + b"\n")

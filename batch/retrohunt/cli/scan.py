@@ -105,7 +105,8 @@ def scan_command(
         "-w",
         min=1,
         help="Processes that evaluate chunks read whole (with --no-prefilter, or once the "
-        "prefilter is bypassed, and no process join): matching uses one core per process.",
+        "prefilter is bypassed; with the process join, only chunks without a Falcon event): "
+        "matching uses one core per process.",
     ),
 ) -> int:
     """Scan archives (see HELP)."""
